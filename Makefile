@@ -1,0 +1,51 @@
+# Two commands do everything: `make lab` (learn) and `make test` (check). See README.md.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8888
+IP ?= 127.0.0.1
+STAMP := $(VENV)/.installed
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600
+
+.PHONY: install lab test test-unit test-notebooks test-seeds bench pretrain lint execute clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m pip install --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the pinned requirements
+
+lab: install  ## start JupyterLab on notebooks/ (PORT=8888, IP=127.0.0.1 by default)
+	@echo "Starting JupyterLab on http://$(IP):$(PORT)/lab  (the URL with its token follows; Ctrl-C stops it)"
+	$(BIN)/jupyter lab --no-browser --ip=$(IP) --port=$(PORT) --ServerApp.root_dir=notebooks
+
+test: install  ## unit tests, then every notebook through nbval
+	$(BIN)/python -m pytest tests $(NBVAL) notebooks
+
+test-unit: install
+	$(BIN)/python -m pytest tests
+
+test-notebooks: install
+	$(BIN)/python -m pytest $(NBVAL) notebooks
+
+test-seeds: install  ## run every notebook's asserted claims with COURSE_SEED=1..3 (slow)
+	$(BIN)/python bench/run_notebooks.py --seeds 1 2 3
+
+bench: install  ## per-notebook time and peak memory, and the course's speed ratios
+	$(BIN)/python bench/run_notebooks.py
+	$(BIN)/python bench/ratios.py
+
+pretrain: install  ## rebuild data/glyphnet.pt (a few minutes)
+	$(BIN)/python -m course_utils.pretrain
+
+execute: install  ## re-execute every notebook in place (after changing one)
+	$(BIN)/python bench/run_notebooks.py --write
+
+lint: install
+	$(BIN)/ruff check course_utils tests bench notebooks
+
+clean:
+	rm -rf data/cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Plumbing for the Transfer Learning & Fine-tuning course: data, models, training, plots."""

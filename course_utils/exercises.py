@@ -1,0 +1,123 @@
+"""Checkers for the notebooks' exercises.
+
+Each ``check_*`` takes the learner's answer, prints one clear verdict with a hint, and returns True
+or False. A checker never raises: an unfinished exercise (``raise NotImplementedError``, ``None``)
+is reported as "not done yet", and a crash inside the learner's code is reported, not re-raised.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import torch
+
+from course_utils.models import GlyphNet
+
+NOT_DONE = "⏳ Not done yet: replace `raise NotImplementedError` with your code, run the cell again."
+
+
+def _verdict(ok: bool, message: str) -> bool:
+    print(("✅ Correct! " if ok else "❌ Not quite. ") + message)
+    return ok
+
+
+def _call(fn: Callable, *args):
+    """Run the learner's function; return (result, problem message or None)."""
+    if fn is None:
+        return None, NOT_DONE
+    try:
+        result = fn(*args)
+    except NotImplementedError:
+        return None, NOT_DONE
+    except Exception as err:  # the learner's code crashed: say so, in one line
+        return None, f"❌ Your function raised {type(err).__name__}: {err}"
+    if result is None:
+        return None, NOT_DONE + " (Your function returned None: did you forget `return`?)"
+    return result, None
+
+
+# --- Notebook 01 -------------------------------------------------------------------------------
+
+def check_transfer(transfer: Callable[[GlyphNet, int], GlyphNet]) -> bool:
+    """Exercise 01.1: `transfer(pretrained, num_classes)` returns a copy with a fresh head."""
+    pretrained = GlyphNet(num_classes=7, seed=1)
+    before = copy.deepcopy(pretrained.state_dict())
+    model, problem = _call(transfer, pretrained, 3)
+    if problem:
+        print(problem)
+        return False
+    if not isinstance(model, torch.nn.Module) or not hasattr(model, "head"):
+        return _verdict(False, f"Return a GlyphNet (got {type(model).__name__}).")
+    if model is pretrained or any(not torch.equal(v, pretrained.state_dict()[k]) for k, v in before.items()):
+        return _verdict(False, "The pre-trained model was changed. Work on a copy: `copy.deepcopy(pretrained)`.")
+    out = model.eval()(torch.zeros(2, 1, 28, 28))
+    if out.shape != (2, 3):
+        return _verdict(False, f"The new model outputs {tuple(out.shape[1:])} scores per image; the task has 3 classes.")
+    kept = all(
+        torch.equal(v, model.state_dict()[k]) for k, v in before.items() if not k.startswith("head")
+    )
+    if not kept:
+        return _verdict(False, "The backbone weights differ from the pre-trained ones: keep them, replace the head only.")
+    return _verdict(True, "The backbone is transferred and the head is new: ready to fine-tune.")
+
+
+TRANSFER_TYPE_SCENARIOS = {
+    "a": "A model pre-trained to recognise letters is fine-tuned to recognise digits.",
+    "b": "A digit classifier trained on printed digits is adapted to handwritten digits, which have no labels.",
+    "c": "An encoder learns by predicting how each unlabelled image was rotated; its features are then reused.",
+    "d": "Features learned from unlabelled letters are used to group unlabelled handwritten digits into clusters.",
+}
+_TRANSFER_TYPES = {"a": "inductive", "b": "transductive", "c": "self-supervised", "d": "unsupervised"}
+_TYPE_HINTS = {
+    "inductive": "the source and target *tasks* differ (and the target has labels)",
+    "transductive": "the task is the same, only the domain (the data distribution) changes",
+    "self-supervised": "the labels are made from the data itself by a pretext task",
+    "unsupervised": "no labels are used on either side: the target task itself is unsupervised",
+}
+
+
+def check_transfer_types(answers: dict[str, str]) -> bool:
+    """Exercise 01.2: name the type of transfer of each scenario in TRANSFER_TYPE_SCENARIOS."""
+    if answers is None:
+        print(NOT_DONE)
+        return False
+    if not isinstance(answers, dict):
+        return _verdict(False, f"Answer with a dict like {{'a': 'inductive', ...}} (got {type(answers).__name__}).")
+    if set(answers) != set(_TRANSFER_TYPES):
+        return _verdict(False, f"Answer every scenario exactly once: keys {sorted(_TRANSFER_TYPES)}.")
+    given = {k: str(v).strip().lower() for k, v in answers.items()}
+    unknown = sorted({v for v in given.values() if v not in _TYPE_HINTS})
+    if unknown:
+        return _verdict(False, f"Unknown type(s) {unknown}: use {sorted(_TYPE_HINTS)}.")
+    wrong = sorted(k for k in _TRANSFER_TYPES if given[k] != _TRANSFER_TYPES[k])
+    if wrong:
+        k = wrong[0]
+        return _verdict(False, f"{len(wrong)} of 4 wrong. Look again at ({k}): it is {given[k]} only if "
+                               f"{_TYPE_HINTS[given[k]]}.")
+    return _verdict(True, "All four types named.")
+
+
+def check_transfer_gain(transfer_gain: Callable[[list[dict], int], float]) -> bool:
+    """Exercise 01.3: `transfer_gain(results, labels_per_class)` = mean(pre-trained) - mean(scratch)."""
+    results = [
+        {"labels_per_class": 5, "draw": 0, "model": "pre-trained", "accuracy": 0.70},
+        {"labels_per_class": 5, "draw": 1, "model": "pre-trained", "accuracy": 0.80},
+        {"labels_per_class": 5, "draw": 0, "model": "scratch", "accuracy": 0.30},
+        {"labels_per_class": 5, "draw": 1, "model": "scratch", "accuracy": 0.50},
+        {"labels_per_class": 20, "draw": 0, "model": "pre-trained", "accuracy": 0.90},
+        {"labels_per_class": 20, "draw": 0, "model": "scratch", "accuracy": 0.80},
+    ]
+    for k, expected in ((5, 0.35), (20, 0.10)):
+        gain, problem = _call(transfer_gain, results, k)
+        if problem:
+            print(problem)
+            return False
+        try:
+            value = float(gain)
+        except (TypeError, ValueError):
+            return _verdict(False, f"Return one number (got {type(gain).__name__}).")
+        if abs(value - expected) > 1e-6:
+            hint = "Average over draws first, then subtract; keep only the rows with this labels_per_class."
+            return _verdict(False, f"For labels_per_class={k} expected {expected:.2f}, got {value:.2f}. {hint}")
+    return _verdict(True, "You can now read a learning-curve table like a researcher.")

@@ -1,0 +1,64 @@
+"""Plots the notebooks share: image grids and curves, in a colour-blind-safe palette."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+# Okabe-Ito: distinguishable with every common form of colour blindness.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+PRETRAINED, SCRATCH = PALETTE[0], PALETTE[1]
+
+
+def setup() -> None:
+    """Course-wide matplotlib defaults: palette, sizes, PNG output."""
+    plt.rcParams.update({
+        "axes.prop_cycle": plt.cycler(color=PALETTE),
+        "figure.figsize": (7, 3.6),
+        "figure.dpi": 90,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "font.size": 10,
+    })
+
+
+def show_images(
+    images: torch.Tensor | np.ndarray,
+    titles: Sequence[str] | None = None,
+    ncols: int = 12,
+    title: str | None = None,
+    size: float = 0.9,
+) -> plt.Figure:
+    """A grid of grey images ([N, 1, H, W], [N, H, W]; ink is dark) with optional titles."""
+    images = torch.as_tensor(images).float()
+    images = images[:, 0] if images.dim() == 4 else images
+    if images.max() > 1:
+        images = images / 255
+    n = len(images)
+    nrows = max(1, -(-n // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * (1.25 if titles else 1)))
+    for i, ax in enumerate(np.atleast_1d(axes).flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=1)
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_mean_band(
+    ax: plt.Axes, x: Sequence[float], runs: np.ndarray, label: str, color: str | None = None
+) -> None:
+    """Mean of several runs (rows of `runs`) as a line, with a band from the lowest to the highest run."""
+    runs = np.asarray(runs, dtype=float)
+    mean = runs.mean(0)
+    line = ax.plot(x, mean, "o-", label=label, color=color)[0]
+    ax.fill_between(x, runs.min(0), runs.max(0), color=line.get_color(), alpha=0.2)
