@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from course_utils.models import GlyphNet
-from course_utils.paths import DATA_DIR
+from course_utils.paths import DATA_DIR, REPO_DIR
 
 GLYPHNET_PATH = DATA_DIR / "glyphnet.pt"
 REBUILD_GLYPHNET = "python -m course_utils.pretrain"
@@ -46,12 +46,16 @@ def save_checkpoint(path: Path, state_dict: dict, meta: dict) -> str:
 def load_checkpoint(path: Path, rebuild: str) -> dict:
     """Load a checkpoint saved by `save_checkpoint`, after checking it is whole and untouched."""
     path = Path(path)
-    fix = f"Rebuild it with `{rebuild}` (from the course folder), or restore it with `git checkout -- {path.name}`."
+    try:
+        shown = path.resolve().relative_to(REPO_DIR)
+    except ValueError:
+        shown = path
+    fix = f"Rebuild it with `{rebuild}` (from the course folder), or restore it with `git checkout -- {shown}`."
     if not path.exists():
         raise CheckpointError(f"The checkpoint {path} is missing. {fix}")
     try:
         expected = json.loads(_sidecar(path).read_text())["sha256"]
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         raise CheckpointError(f"The checksum file {_sidecar(path)} is missing or unreadable. {fix}") from None
     if sha256(path) != expected:
         raise CheckpointError(
@@ -71,13 +75,13 @@ def load_glyphnet(path: Path = GLYPHNET_PATH) -> GlyphNet:
     """
     saved = load_checkpoint(path, REBUILD_GLYPHNET)
     meta = saved["meta"]
-    net = GlyphNet(num_classes=len(meta["classes"]), widths=tuple(meta["widths"]))
     try:
+        net = GlyphNet(num_classes=len(meta["classes"]), widths=tuple(meta["widths"]))
         net.load_state_dict(saved["state_dict"])
-    except RuntimeError as err:
+    except Exception as err:  # a whole file, but of another model
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise CheckpointError(
-            f"The checkpoint {path} does not fit GlyphNet ({str(err).splitlines()[0]}). "
-            f"Rebuild it with `{REBUILD_GLYPHNET}`."
+            f"The checkpoint {path} is not a pre-trained GlyphNet ({reason}). Rebuild it with `{REBUILD_GLYPHNET}`."
         ) from None
     net.meta = meta
     return net.eval()

@@ -56,8 +56,7 @@ def present(images8: torch.Tensor, presentation: str, seed: int) -> torch.Tensor
 
 
 @lru_cache(maxsize=2)
-def handwritten_digits(presentation: str = "wild") -> DigitSplit:
-    """The course's fixed split of the real handwritten digits (1,078 train, 719 test)."""
+def _presented(presentation: str) -> DigitSplit:
     X_train, y_train, X_test, y_test = _raw_split()
     return DigitSplit(
         X_train=present(X_train, presentation, PLACEMENT_SEEDS["train"]),
@@ -67,8 +66,19 @@ def handwritten_digits(presentation: str = "wild") -> DigitSplit:
     )
 
 
+def handwritten_digits(presentation: str = "wild") -> DigitSplit:
+    """The course's fixed split of the real handwritten digits (1,078 train, 719 test).
+
+    Each call returns fresh copies, so editing them in place never changes anyone else's test set.
+    """
+    split = _presented(presentation)
+    return DigitSplit(*(t.clone() for t in (split.X_train, split.y_train, split.X_test, split.y_test)))
+
+
 def labelled_subset(y: torch.Tensor, per_class: int | None, seed: int) -> torch.Tensor:
     """Indices of `per_class` examples of every class (all of them if None), drawn by `seed`."""
+    if per_class is not None and per_class < 1:
+        raise ValueError(f"Ask for at least 1 example per class (got {per_class}), or None for all of them.")
     g = torch.Generator().manual_seed(seed)
     picks = []
     for c in torch.unique(y):

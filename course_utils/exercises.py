@@ -8,6 +8,7 @@ is reported as "not done yet", and a crash inside the learner's code is reported
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 
 import torch
@@ -49,16 +50,24 @@ def check_transfer(transfer: Callable[[GlyphNet, int], GlyphNet]) -> bool:
         return False
     if not isinstance(model, torch.nn.Module) or not hasattr(model, "head"):
         return _verdict(False, f"Return a GlyphNet (got {type(model).__name__}).")
-    if model is pretrained or any(not torch.equal(v, pretrained.state_dict()[k]) for k, v in before.items()):
+    after = pretrained.state_dict()
+    changed = after.keys() != before.keys() or any(not torch.equal(v, after[k]) for k, v in before.items())
+    if model is pretrained or changed:
         return _verdict(False, "The pre-trained model was changed. Work on a copy: `copy.deepcopy(pretrained)`.")
-    out = model.eval()(torch.zeros(2, 1, 28, 28))
+    try:
+        out = model.eval()(torch.zeros(2, 1, 28, 28))
+    except Exception as err:
+        return _verdict(False, f"The new model fails on a batch of images ({type(err).__name__}: {err}). "
+                               f"Its head must take {pretrained.feature_dim} features.")
     if out.shape != (2, 3):
-        return _verdict(False, f"The new model outputs {tuple(out.shape[1:])} scores per image; the task has 3 classes.")
+        shape = tuple(out.shape[1:])
+        return _verdict(False, f"The new model outputs {shape} scores per image; the task has 3 classes.")
+    new_state = model.state_dict()
     kept = all(
-        torch.equal(v, model.state_dict()[k]) for k, v in before.items() if not k.startswith("head")
+        k in new_state and torch.equal(v, new_state[k]) for k, v in before.items() if not k.startswith("head")
     )
     if not kept:
-        return _verdict(False, "The backbone weights differ from the pre-trained ones: keep them, replace the head only.")
+        return _verdict(False, "The backbone weights differ from the pre-trained ones: keep them, new head only.")
     return _verdict(True, "The backbone is transferred and the head is new: ready to fine-tune.")
 
 
@@ -117,7 +126,7 @@ def check_transfer_gain(transfer_gain: Callable[[list[dict], int], float]) -> bo
             value = float(gain)
         except (TypeError, ValueError):
             return _verdict(False, f"Return one number (got {type(gain).__name__}).")
-        if abs(value - expected) > 1e-6:
+        if not math.isfinite(value) or abs(value - expected) > 1e-6:
             hint = "Average over draws first, then subtract; keep only the rows with this labels_per_class."
             return _verdict(False, f"For labels_per_class={k} expected {expected:.2f}, got {value:.2f}. {hint}")
     return _verdict(True, "You can now read a learning-curve table like a researcher.")

@@ -62,3 +62,30 @@ def plot_mean_band(
     mean = runs.mean(0)
     line = ax.plot(x, mean, "o-", label=label, color=color)[0]
     ax.fill_between(x, runs.min(0), runs.max(0), color=line.get_color(), alpha=0.2)
+
+
+_STATE_COLORS = {"frozen": "#BBBBBB", "trains": PALETTE[0], "new": PALETTE[1], "random": "#FFFFFF"}
+
+
+def draw_network(states: dict[str, str], title: str = "", ax: plt.Axes | None = None) -> plt.Axes:
+    """Boxes for the blocks of a network, coloured by state: "frozen", "trains", "new" or "random".
+
+    Example: ``draw_network({"block1": "frozen", ..., "head": "new"})``.
+    """
+    unknown = {s for s in states.values() if s not in _STATE_COLORS}
+    if unknown:
+        raise ValueError(f"Unknown state(s) {sorted(unknown)}: use {sorted(_STATE_COLORS)}.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.2 * len(states) + 1, 1.3))
+    for i, (name, state) in enumerate(states.items()):
+        ax.add_patch(plt.Rectangle((i * 1.3, 0), 1, 1, facecolor=_STATE_COLORS[state], edgecolor="black"))
+        ax.text(i * 1.3 + 0.5, 0.62, name, ha="center", va="center", fontsize=9)
+        ax.text(i * 1.3 + 0.5, 0.3, state, ha="center", va="center", fontsize=8, style="italic")
+        if i:
+            ax.annotate("", xy=(i * 1.3, 0.5), xytext=(i * 1.3 - 0.3, 0.5), arrowprops={"arrowstyle": "->"})
+    ax.set_xlim(-0.2, len(states) * 1.3)
+    ax.set_ylim(-0.1, 1.1)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(title, fontsize=10, loc="left")
+    return ax

@@ -28,6 +28,8 @@ VAL_SIZE = 2000
 
 def pretrain(steps: int = STEPS, seed: int = 0, progress: bool = True) -> tuple[GlyphNet, dict]:
     """Train GlyphNet to recognise the background letters under heavy augmentation."""
+    if steps < 1:
+        raise ValueError(f"Pre-training needs at least 1 step (got {steps}).")
     corpus = glyphs.background_alphabets()
     net = GlyphNet(corpus.num_classes, widths=WIDTHS, seed=seed)
     val = glyphs.sample_batch(corpus, VAL_SIZE, aug.GLYPHS, torch.Generator().manual_seed(10_000 + seed))

@@ -110,7 +110,7 @@ def fit(
     model.train()
     for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
         factor = 0.5 * (1 + math.cos(math.pi * step / steps)) if schedule == "cosine" else 1.0
-        for group, base in zip(opt.param_groups, base_lrs):
+        for group, base in zip(opt.param_groups, base_lrs, strict=True):
             group["lr"] = base * factor
         x, y = source(g)
         if transform is not None:
