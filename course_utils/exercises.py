@@ -18,9 +18,31 @@ from course_utils.models import GlyphNet
 NOT_DONE = "⏳ Not done yet: replace `raise NotImplementedError` with your code, run the cell again."
 
 
-def _verdict(ok: bool, message: str) -> bool:
+class Verdict:
+    """A checker's result: true when the answer is right. Shows nothing in a notebook (the checker printed)."""
+
+    def __init__(self, ok: bool):
+        self.ok = bool(ok)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __eq__(self, other: object) -> bool:
+        return self.ok == bool(other) if isinstance(other, (bool, Verdict)) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.ok)
+
+    def __repr__(self) -> str:
+        return f"Verdict({self.ok})"
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
+def _verdict(ok: bool, message: str) -> Verdict:
     print(("✅ Correct! " if ok else "❌ Not quite. ") + message)
-    return ok
+    return Verdict(ok)
 
 
 def _call(fn: Callable, *args):
@@ -40,14 +62,14 @@ def _call(fn: Callable, *args):
 
 # --- Notebook 01 -------------------------------------------------------------------------------
 
-def check_transfer(transfer: Callable[[GlyphNet, int], GlyphNet]) -> bool:
+def check_transfer(transfer: Callable[[GlyphNet, int], GlyphNet]) -> Verdict:
     """Exercise 01.1: `transfer(pretrained, num_classes)` returns a copy with a fresh head."""
     pretrained = GlyphNet(num_classes=7, seed=1)
     before = copy.deepcopy(pretrained.state_dict())
     model, problem = _call(transfer, pretrained, 3)
     if problem:
         print(problem)
-        return False
+        return Verdict(False)
     if not isinstance(model, torch.nn.Module) or not hasattr(model, "head"):
         return _verdict(False, f"Return a GlyphNet (got {type(model).__name__}).")
     after = pretrained.state_dict()
@@ -86,11 +108,11 @@ _TYPE_HINTS = {
 }
 
 
-def check_transfer_types(answers: dict[str, str]) -> bool:
+def check_transfer_types(answers: dict[str, str]) -> Verdict:
     """Exercise 01.2: name the type of transfer of each scenario in TRANSFER_TYPE_SCENARIOS."""
     if answers is None:
         print(NOT_DONE)
-        return False
+        return Verdict(False)
     if not isinstance(answers, dict):
         return _verdict(False, f"Answer with a dict like {{'a': 'inductive', ...}} (got {type(answers).__name__}).")
     if set(answers) != set(_TRANSFER_TYPES):
@@ -107,7 +129,7 @@ def check_transfer_types(answers: dict[str, str]) -> bool:
     return _verdict(True, "All four types named.")
 
 
-def check_transfer_gain(transfer_gain: Callable[[list[dict], int], float]) -> bool:
+def check_transfer_gain(transfer_gain: Callable[[list[dict], int], float]) -> Verdict:
     """Exercise 01.3: `transfer_gain(results, labels_per_class)` = mean(pre-trained) - mean(scratch)."""
     results = [
         {"labels_per_class": 5, "draw": 0, "model": "pre-trained", "accuracy": 0.70},
@@ -121,7 +143,7 @@ def check_transfer_gain(transfer_gain: Callable[[list[dict], int], float]) -> bo
         gain, problem = _call(transfer_gain, results, k)
         if problem:
             print(problem)
-            return False
+            return Verdict(False)
         try:
             value = float(gain)
         except (TypeError, ValueError):

@@ -37,12 +37,12 @@ def verdict(capsys) -> str:
 
 
 def assert_correct(ok: bool, out: str) -> None:
-    assert ok is True, out
+    assert ok, out
     assert "Correct" in out and "Not quite" not in out
 
 
 def assert_rejected(ok: bool, out: str) -> None:
-    assert ok is False, out
+    assert not ok, out
     assert "Correct" not in out
     assert len(out.strip()) > 20  # a message, not silence
 
@@ -112,13 +112,13 @@ def test_transfer_rejects_wrong_answers(capsys, wrong, hint):
 def test_transfer_not_done_yet(capsys, unfinished):
     ok = ex.check_transfer(unfinished)
     out = verdict(capsys)
-    assert ok is False and "Not done yet" in out
+    assert not ok and "Not done yet" in out
 
 
 def test_transfer_survives_a_crashing_function(capsys):
     ok = ex.check_transfer(crashes)
     out = verdict(capsys)
-    assert ok is False and "KeyError" in out and "Not done yet" not in out
+    assert not ok and "KeyError" in out and "Not done yet" not in out
 
 
 def wrong_head_width(pretrained, num_classes):
@@ -178,7 +178,7 @@ def test_transfer_types_rejects_wrong_answers(capsys, answers, hint):
 
 
 def test_transfer_types_not_done_yet(capsys):
-    assert ex.check_transfer_types(None) is False
+    assert not ex.check_transfer_types(None)
     assert "Not done yet" in verdict(capsys)
 
 
@@ -247,12 +247,12 @@ def test_transfer_gain_rejects_wrong_answers(capsys, wrong, hint):
 
 @pytest.mark.parametrize("unfinished", [not_implemented, returns_none, None])
 def test_transfer_gain_not_done_yet(capsys, unfinished):
-    assert ex.check_transfer_gain(unfinished) is False
+    assert not ex.check_transfer_gain(unfinished)
     assert "Not done yet" in verdict(capsys)
 
 
 def test_transfer_gain_survives_a_crashing_function(capsys):
-    assert ex.check_transfer_gain(lambda results, k: 1 / 0) is False
+    assert not ex.check_transfer_gain(lambda results, k: 1 / 0)
     out = verdict(capsys)
     assert "ZeroDivisionError" in out and "Not done yet" not in out
 
@@ -277,6 +277,6 @@ def test_checkers_never_raise_on_crashing_learner_code(capsys, checker, error):
     def learner(*args):
         raise error
 
-    assert checker(learner) is False
+    assert not checker(learner)
     out = verdict(capsys)
     assert type(error).__name__ in out
