@@ -7,7 +7,7 @@ IP ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600
 
-.PHONY: install lab test test-unit test-notebooks test-seeds bench pretrain lint execute clean
+.PHONY: install lab test test-unit test-notebooks test-seeds bench pretrain lint execute student slides quizzes clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,8 +44,17 @@ pretrain: install  ## rebuild data/glyphnet.pt (a few minutes)
 execute: install  ## re-execute every notebook in place (after changing one)
 	$(BIN)/python bench/run_notebooks.py --write
 
+student: install  ## solution-free student copies of the notebooks in build/student
+	$(BIN)/python -m course_utils.classroom student build/student
+
+slides: install  ## reveal.js slides of every notebook in build/slides
+	$(BIN)/python -m course_utils.classroom slides build/slides
+
+quizzes: install  ## validate every quiz bank in data/quizzes
+	$(BIN)/python -m course_utils.quiz validate
+
 lint: install
 	$(BIN)/ruff check course_utils tests bench notebooks
 
 clean:
-	rm -rf data/cache .pytest_cache
+	rm -rf data/cache .pytest_cache build

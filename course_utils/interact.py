@@ -6,11 +6,12 @@ shows the same cell output with or without a widget front end, and nbval can com
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-from IPython.display import clear_output, display
+from IPython.display import Image, clear_output, display
 
 
 class Explorer(widgets.VBox):
@@ -35,12 +36,14 @@ def explorer(render: Callable[..., plt.Figure], **controls: widgets.ValueWidget)
         raise ValueError("Give at least one control, e.g. k=widgets.IntSlider(min=1, max=20).")
     view = widgets.Output()
 
-    def figure() -> plt.Figure:
+    def figure() -> Image:
         fig = render(**{name: c.value for name, c in controls.items()})
         if not isinstance(fig, plt.Figure):
             raise TypeError(f"The render function must return a matplotlib Figure, got {type(fig).__name__}.")
+        png = io.BytesIO()
+        fig.savefig(png, format="png", bbox_inches="tight")
         plt.close(fig)  # shown by the view only, not again at the end of the cell
-        return fig
+        return Image(data=png.getvalue(), format="png")
 
     def redraw(_change: dict) -> None:
         with view:

@@ -79,8 +79,9 @@ def draw_network(states: dict[str, str], title: str = "", ax: plt.Axes | None = 
         _, ax = plt.subplots(figsize=(1.2 * len(states) + 1, 1.3))
     for i, (name, state) in enumerate(states.items()):
         ax.add_patch(plt.Rectangle((i * 1.3, 0), 1, 1, facecolor=_STATE_COLORS[state], edgecolor="black"))
-        ax.text(i * 1.3 + 0.5, 0.62, name, ha="center", va="center", fontsize=9)
-        ax.text(i * 1.3 + 0.5, 0.3, state, ha="center", va="center", fontsize=8, style="italic")
+        ink = "white" if state == "trains" else "black"
+        ax.text(i * 1.3 + 0.5, 0.62, name, ha="center", va="center", fontsize=9, color=ink)
+        ax.text(i * 1.3 + 0.5, 0.3, state, ha="center", va="center", fontsize=8, style="italic", color=ink)
         if i:
             ax.annotate("", xy=(i * 1.3, 0.5), xytext=(i * 1.3 - 0.3, 0.5), arrowprops={"arrowstyle": "->"})
     ax.set_xlim(-0.2, len(states) * 1.3)

@@ -25,6 +25,9 @@ def get_device() -> torch.device:
     return torch.device("cpu")
 
 
+DEVICE = get_device()  # chosen once; `fit`, `predict` and `extract_features` use it
+
+
 @dataclass
 class History:
     """What happened during `fit`: training loss per step, and evaluation accuracy now and then."""
@@ -107,7 +110,7 @@ def fit(
     base_lrs = [group["lr"] for group in opt.param_groups]
     g = torch.Generator().manual_seed(seed)
     history = History()
-    model.train()
+    model.to(DEVICE).train()
     for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
         factor = 0.5 * (1 + math.cos(math.pi * step / steps)) if schedule == "cosine" else 1.0
         for group, base in zip(opt.param_groups, base_lrs, strict=True):
@@ -115,7 +118,7 @@ def fit(
         x, y = source(g)
         if transform is not None:
             x = transform(x, g)
-        loss = F.cross_entropy(model(x), y)
+        loss = F.cross_entropy(model(x.to(DEVICE)), y.to(DEVICE))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -131,9 +134,9 @@ def fit(
 
 @torch.no_grad()
 def predict(model: nn.Module, X: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """Logits for every image, computed in eval mode in batches."""
-    model.eval()
-    return torch.cat([model(X[i : i + batch_size]) for i in range(0, len(X), batch_size)])
+    """Logits for every image, computed in eval mode in batches (returned on the CPU)."""
+    model.to(DEVICE).eval()
+    return torch.cat([model(X[i : i + batch_size].to(DEVICE)).cpu() for i in range(0, len(X), batch_size)])
 
 
 def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
@@ -162,8 +165,8 @@ def extract_features(model: nn.Module, X: torch.Tensor, batch_size: int = 512, c
     key = _fingerprint(model, X) if cache else ""
     if key in _feature_cache:
         return _feature_cache[key]
-    model.eval()
-    feats = torch.cat([model.features(X[i : i + batch_size]) for i in range(0, len(X), batch_size)])
+    model.to(DEVICE).eval()
+    feats = torch.cat([model.features(X[i : i + batch_size].to(DEVICE)).cpu() for i in range(0, len(X), batch_size)])
     if cache:
         _feature_cache[key] = feats
     return feats

@@ -1,0 +1,67 @@
+"""Student copies: no solutions left, and they still run from top to bottom."""
+
+from __future__ import annotations
+
+import nbclient
+import nbformat
+import pytest
+
+from course_utils import classroom
+
+SOLVED = '''def f(x):
+    ### BEGIN SOLUTION
+    return 2 * x
+    ### END SOLUTION
+
+check(f)
+'''
+
+
+def test_strip_solutions_keeps_indentation_and_the_rest():
+    stripped = classroom.strip_solutions(SOLVED)
+    assert "return 2 * x" not in stripped and "BEGIN SOLUTION" not in stripped
+    assert "    # YOUR CODE HERE\n    raise NotImplementedError\n" in stripped
+    assert stripped.startswith("def f(x):") and stripped.rstrip().endswith("check(f)")
+    compile(stripped, "<cell>", "exec")
+
+
+def test_unbalanced_markers_are_an_error():
+    with pytest.raises(ValueError, match="Unbalanced"):
+        classroom.strip_solutions("### BEGIN SOLUTION\nx = 1\n")
+
+
+def test_solution_cells_become_a_note_and_outputs_are_cleared():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", text="1\n")],
+                                  execution_count=3),
+        nbformat.v4.new_code_cell("### BEGIN SOLUTION\nanswer = 42\n### END SOLUTION", metadata={"tags": ["solution"]}),
+    ])
+    student = classroom.student_notebook(nb)
+    assert student.cells[0].outputs == [] and student.cells[0].execution_count is None
+    assert student.cells[1].cell_type == "markdown" and "teacher's copy" in student.cells[1].source
+    assert nb.cells[0].outputs, "the original notebook must not be modified"
+
+
+@pytest.fixture(scope="module")
+def student_copies(tmp_path_factory):
+    return classroom.build_student_copies(tmp_path_factory.mktemp("student"))
+
+
+def test_student_copies_contain_no_solution(student_copies):
+    assert student_copies, "no notebooks found"
+    for path in student_copies:
+        text = path.read_text()
+        assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text, path.name
+        nb = nbformat.read(path, as_version=4)
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), path.name
+
+
+def test_student_copies_run_and_report_not_done(student_copies):
+    for path in student_copies:
+        nb = nbformat.read(path, as_version=4)
+        client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=900,
+                                         resources={"metadata": {"path": str(path.parent)}})
+        client.execute()  # raises CellExecutionError if any cell fails
+        printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+        assert "Not done yet" in printed, f"{path.name}: the checkers should say the exercises are not done"
+        assert "Correct!" not in printed, f"{path.name}: a solution survived in the student copy"

@@ -1,0 +1,66 @@
+"""The quiz widget answered programmatically, and its static fallback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from course_utils import quiz, quiz_widget
+from tests.test_quiz import GOOD
+
+
+@pytest.fixture
+def bank(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_PROGRESS_FILE", str(tmp_path / "progress.json"))
+    path = tmp_path / "99.yaml"
+    path.write_text(yaml.safe_dump(GOOD))
+    return quiz.load_bank(path)
+
+
+def attempts(tmp_path):
+    return json.loads((tmp_path / "progress.json").read_text())["attempts"]
+
+
+def test_right_and_wrong_answers_give_feedback_and_score(bank, tmp_path):
+    w = quiz_widget.QuizWidget(bank)
+    assert "0 / 3" in w.score.value
+    assert w.answer(0, 1) is False
+    assert "Not quite" in w.cards[0].feedback.value and "Because not." in w.cards[0].feedback.value
+    assert w.answer(0, 0) is True  # retry
+    assert "Right" in w.cards[0].feedback.value and "Because." in w.cards[0].feedback.value
+    assert w.answer(1, [0, 1]) is True and w.answer(2, "36.2") is True
+    assert "3 / 3" in w.score.value
+    assert w.cards[0].attempts == 2
+    saved = attempts(tmp_path)
+    assert [(a["question_id"], a["correct"]) for a in saved] == [
+        ("pick-one", False), ("pick-one", True), ("pick-some", True), ("a-number", True)
+    ]
+
+
+def test_no_answer_is_not_an_attempt(bank, tmp_path):
+    w = quiz_widget.QuizWidget(bank)
+    assert w.cards[0].check() is False
+    assert "Pick an answer" in w.cards[0].feedback.value and w.cards[0].attempts == 0
+    assert not (tmp_path / "progress.json").exists()
+
+
+def test_numeric_wrong_answer_hides_the_explanation(bank):
+    w = quiz_widget.QuizWidget(bank)
+    assert w.answer(2, "40") is False
+    assert "73 - 37" not in w.cards[2].feedback.value
+
+
+def test_static_fallback_has_every_question_and_collapsed_answers(bank):
+    html = quiz_widget.static_html(bank)
+    assert html.count("<details>") == 3 and "Which ones?" in html and "A, B" in html and "36" in html
+    text = quiz_widget.static_text(bank)
+    assert text.index("How many?") < text.index("Answers") and "1. A" in text
+
+
+def test_the_widget_carries_its_static_fallback(bank):
+    bundle = quiz_widget.QuizWidget(bank)._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["text/html"] == quiz_widget.static_html(bank)
+    assert bundle["text/plain"] == quiz_widget.static_text(bank)
