@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8888
 IP ?= 127.0.0.1
 STAMP := $(VENV)/.installed
+ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)  # containers and Binder often run as root
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600
 
 .PHONY: install lab test test-unit test-notebooks test-seeds bench pretrain lint execute student slides quizzes clean
@@ -20,7 +21,7 @@ install: $(STAMP)  ## create .venv and install the pinned requirements
 
 lab: install  ## start JupyterLab on notebooks/ (PORT=8888, IP=127.0.0.1 by default)
 	@echo "Starting JupyterLab on http://$(IP):$(PORT)/lab  (the URL with its token follows; Ctrl-C stops it)"
-	$(BIN)/jupyter lab --no-browser --ip=$(IP) --port=$(PORT) --ServerApp.root_dir=notebooks
+	$(BIN)/jupyter lab --no-browser --ip=$(IP) --port=$(PORT) --ServerApp.root_dir=notebooks $(ROOT_FLAG)
 
 test: install  ## unit tests, then every notebook through nbval
 	$(BIN)/python -m pytest tests $(NBVAL) notebooks

@@ -34,7 +34,7 @@ class GlyphNet(nn.Module):
     Frozen blocks (see `freeze_up_to`) stay in eval mode, so their BatchNorm statistics stay put too.
     """
 
-    def __init__(self, num_classes: int, widths: tuple[int, ...] = (32, 64, 96, 128), seed: int = 0):
+    def __init__(self, num_classes: int, widths: tuple[int, ...] = (16, 32, 64, 128), seed: int = 0):
         super().__init__()
         with seeded(seed):
             c = (1, *widths)

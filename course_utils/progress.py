@@ -16,19 +16,12 @@ import getpass
 import json
 import os
 import sys
-import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None
-    import msvcrt
+from course_utils.safe_files import locked, write_json
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -37,7 +30,6 @@ APP_NAME = "transfer-learning-course"
 VERSION = 1
 NOTEBOOKS = tuple(f"{i:02d}" for i in range(1, 9))
 CSV_COLUMNS = ("learner", "notebook", "question_id", "correct", "response", "timestamp")
-LOCK_TIMEOUT_S = 10.0
 _FIELDS = {"learner": str, "notebook": str, "question_id": str, "correct": bool, "timestamp": str}
 _BAR_COLOR = "#0072B2"  # Okabe-Ito blue, as plots.PALETTE[0] (not imported: plots pulls in torch)
 
@@ -117,66 +109,6 @@ def _read_or_reset(path: Path) -> list[dict]:
         return []
 
 
-def _write(path: Path, attempts: list[dict]) -> None:
-    """Replace `path` atomically: write a temp file next to it, fsync, then rename over it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"version": VERSION, "attempts": attempts}, f, indent=1, ensure_ascii=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if fcntl is not None:  # make the rename itself durable
-        with suppress(OSError):
-            dir_fd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-
-
-def _try_lock(fd: int) -> bool:
-    """Take the exclusive lock on `fd` if it is free."""
-    try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        else:
-            os.lseek(fd, 0, os.SEEK_SET)
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-    except BlockingIOError:
-        return False
-    except OSError:
-        if fcntl is not None:
-            raise
-        return False  # msvcrt reports a held lock as EACCES/EDEADLOCK
-    return True
-
-
-@contextmanager
-def _locked(path: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-    """Hold ``<path>.lock`` exclusively (across processes) for a read-modify-write of `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        deadline, wait = time.monotonic() + timeout, 0.002
-        while not _try_lock(fd):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"another process has held {path.name}.lock for over {timeout:.0f} s")
-            time.sleep(wait)
-            wait = min(2 * wait, 0.05)
-        yield
-    finally:
-        if fcntl is None:
-            with suppress(OSError):
-                os.lseek(fd, 0, os.SEEK_SET)
-                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-        os.close(fd)  # closing releases a flock
-
-
 def _warn_once(path: Path, err: OSError) -> None:
     if path not in _WARNED:
         _WARNED.add(path)
@@ -199,8 +131,8 @@ def record_attempt(
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
     })
     try:
-        with _locked(path):
-            _write(path, _read_or_reset(path) + pending)
+        with locked(path):
+            write_json(path, {"version": VERSION, "attempts": _read_or_reset(path) + pending})
         pending.clear()  # saved, with any attempts an earlier failure left behind
     except OSError as err:
         _warn_once(path, err)
@@ -213,7 +145,7 @@ def load_progress(path: Path | str | None = None) -> dict:
         try:
             attempts = _read_attempts(path)
         except _Corrupt:
-            with _locked(path):
+            with locked(path):
                 attempts = _read_or_reset(path)
     except OSError as err:
         _warn_once(path, err)

@@ -195,8 +195,11 @@ def load_bank(path: Path | str) -> QuizBank:
     except OSError as err:
         raise QuizBankError([f"{path}: unreadable file ({err.strerror or err})"]) from None
     except (yaml.YAMLError, UnicodeDecodeError) as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise QuizBankError([f"{path}: not valid YAML ({first})"]) from None
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = getattr(err, "problem", None) or (str(err).splitlines()[0] if str(err) else type(err).__name__)
+        hint = "; quote text that contains ': '" if "mapping values" in str(what) else ""
+        raise QuizBankError([f"{path}: not valid YAML{where} ({what}{hint})"]) from None
     problems = validate(data)
     if problems:
         raise QuizBankError([f"{path}: {p}" for p in problems])

@@ -68,14 +68,15 @@ def test_learner_defaults_to_os_user(pfile: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def test_summary_counts_the_latest_attempt(pfile: Path) -> None:
-    for qid, correct in [("a", False), ("a", True), ("b", True), ("b", False), ("gone", True)]:
+    history = [("a", False), ("a", True), ("b", False), ("b", True), ("c", True), ("c", False), ("gone", True)]
+    for qid, correct in history:
         progress.record_attempt("03", qid, correct)
-    progress.record_attempt("04", "c", True)  # another notebook: ignored
-    summary = progress.notebook_summary("03", ["a", "b", "c"])
-    assert summary["answered"] == 2  # a and b; c never tried, "gone" is not in the bank
-    assert summary["correct"] == 1  # a was fixed, b was broken on the latest attempt
-    assert summary["attempts"] == 4
-    assert summary["score"] == pytest.approx(1 / 3)
+    progress.record_attempt("04", "d", True)  # another notebook: ignored
+    summary = progress.notebook_summary("03", ["a", "b", "c", "d"])
+    assert summary["answered"] == 3  # d never tried in 03; "gone" is not in the bank
+    assert summary["correct"] == 2  # a and b were fixed, c was broken on the latest attempt
+    assert summary["attempts"] == 6
+    assert summary["score"] == pytest.approx(0.5)
     assert progress.notebook_summary("05", [])["score"] == 0.0
 
 

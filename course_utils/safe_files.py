@@ -1,0 +1,83 @@
+"""Safe shared files: an exclusive lock across processes and atomic replacement.
+
+Two notebooks (two kernels) may save quiz progress at the same moment: `locked` serialises their
+read-modify-write, and `write_json` makes sure a reader only ever sees a whole old or a whole new file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
+
+LOCK_TIMEOUT_S = 10.0
+
+
+def write_json(path: Path, data: object) -> None:
+    """Replace `path` atomically with `data` as JSON: write a temp file next to it, fsync, then rename over it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, ensure_ascii=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if fcntl is not None:  # make the rename itself durable
+        with suppress(OSError):
+            dir_fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+
+def _try_lock(fd: int) -> bool:
+    """Take the exclusive lock on `fd` if it is free."""
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except BlockingIOError:
+        return False
+    except OSError:
+        if fcntl is not None:
+            raise
+        return False  # msvcrt reports a held lock as EACCES/EDEADLOCK
+    return True
+
+
+@contextmanager
+def locked(path: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold ``<path>.lock`` exclusively (across processes) for a read-modify-write of `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        deadline, wait = time.monotonic() + timeout, 0.002
+        while not _try_lock(fd):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"another process has held {path.name}.lock for over {timeout:.0f} s")
+            time.sleep(wait)
+            wait = min(2 * wait, 0.05)
+        yield
+    finally:
+        if fcntl is None:
+            with suppress(OSError):
+                os.lseek(fd, 0, os.SEEK_SET)
+                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        os.close(fd)  # closing releases a flock
