@@ -30,6 +30,22 @@ def _md(text: str) -> str:
     return mistune.html(text).strip()
 
 
+def _md_inline(text: str) -> str:
+    """Markdown without the paragraph wrapper, for text inside a list item."""
+    rendered = _md(text)
+    if rendered.startswith("<p>") and rendered.endswith("</p>") and rendered.count("<p>") == 1:
+        return rendered[3:-4]
+    return rendered
+
+
+def _options_html(q: Question) -> str:
+    items = "".join(
+        f'<li style="margin:2px 0"><strong>{LETTERS[i]})</strong> {_md_inline(o.text)}</li>'
+        for i, o in enumerate(q.options)
+    )
+    return f'<ul style="list-style:none; padding-left:0.5em">{items}</ul>'
+
+
 def _answer_text(q: Question) -> str:
     if q.type == "numeric":
         return f"{q.answer:g} (within ±{q.tolerance:g})"
@@ -45,10 +61,9 @@ def static_html(bank: QuizBank) -> str:
         kind = {"single": "one answer", "multiple": "one or more answers", "numeric": "a number"}[q.type]
         parts.append(f"<p><strong>{n}.</strong> <small>({kind})</small></p>{_md(q.prompt)}")
         if q.options:
-            items = "".join(f"<li><strong>{LETTERS[i]})</strong> {_md(o.text)}</li>" for i, o in enumerate(q.options))
-            parts.append(f'<ul style="list-style:none">{items}</ul>')
+            parts.append(_options_html(q))
         why = "".join(
-            f"<li><strong>{LETTERS[i]}</strong> {'✓' if o.correct else '✗'} {_md(o.explanation)}</li>"
+            f"<li><strong>{LETTERS[i]}</strong> {'✓' if o.correct else '✗'} {_md_inline(o.explanation)}</li>"
             for i, o in enumerate(q.options)
         ) or f"<li>{_md(q.explanation)}</li>"
         parts.append(f"<details><summary>Answer</summary><p><strong>{_answer_text(q)}</strong></p>"
@@ -76,14 +91,16 @@ class QuestionCard(widgets.VBox):
         self.bank, self.question, self._on_check = bank, bank.questions[n], on_check
         self.attempts, self.correct = 0, False
         q = self.question
-        prompt = widgets.HTML(f"<strong>{n + 1}.</strong> {_md(q.prompt)}")
+        kind = {"single": "pick one", "multiple": "pick all that apply", "numeric": "type a number"}[q.type]
+        prompt = widgets.HTML(f"<strong>{n + 1}.</strong> <small>({kind})</small> {_md(q.prompt)}"
+                              + (_options_html(q) if q.options else ""))
+        letters = list(LETTERS[: len(q.options)])
         if q.type == "single":
-            labels = [f"{LETTERS[i]}) {o.text}" for i, o in enumerate(q.options)]
-            self.input = widgets.RadioButtons(options=labels, value=None, layout={"width": "auto"})
+            self.input = widgets.ToggleButtons(options=letters, value=None, tooltips=[o.text for o in q.options],
+                                               style={"button_width": "3em"})
         elif q.type == "multiple":
-            self.input = widgets.VBox(
-                [widgets.Checkbox(description=f"{LETTERS[i]}) {o.text}", indent=False, layout={"width": "auto"})
-                 for i, o in enumerate(q.options)]
+            self.input = widgets.HBox(
+                [widgets.Checkbox(description=letter, indent=False, layout={"width": "4em"}) for letter in letters]
             )
         else:
             self.input = widgets.Text(placeholder="your number", layout={"width": "14em"})
@@ -135,8 +152,8 @@ class QuestionCard(widgets.VBox):
         chosen = {response} if isinstance(response, int) else set(response)
         shown = range(len(q.options)) if self.correct else sorted(chosen)
         items = "".join(
-            f"<li><strong>{LETTERS[i]}</strong> {'✓' if q.options[i].correct else '✗'} {_md(q.options[i].explanation)}"
-            "</li>"
+            f"<li><strong>{LETTERS[i]}</strong> {'✓' if q.options[i].correct else '✗'} "
+            f"{_md_inline(q.options[i].explanation)}</li>"
             for i in shown
         )
         return f"{head}<ul>{items}</ul>"

@@ -65,3 +65,13 @@ def test_student_copies_run_and_report_not_done(student_copies):
         printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
         assert "Not done yet" in printed, f"{path.name}: the checkers should say the exercises are not done"
         assert "Correct!" not in printed, f"{path.name}: a solution survived in the student copy"
+
+
+def test_slides_are_built_from_the_slide_metadata(tmp_path):
+    classroom.build_slides(tmp_path)
+    decks = sorted(tmp_path.glob("*.slides.html"))
+    assert [d.name.replace(".slides.html", ".ipynb") for d in decks] == [
+        p.name for p in sorted(classroom.NOTEBOOK_DIR.glob("*.ipynb"))
+    ]
+    for deck in decks:
+        assert deck.read_text().count("<section") >= 5, f"{deck.name}: too few slides"
