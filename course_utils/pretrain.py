@@ -48,6 +48,7 @@ def pretrain(steps: int = STEPS, seed: int = 0, progress: bool = True) -> tuple[
         "lr": LR,
         "seed": seed,
         "num_renders": len(corpus),
+        "num_params": sum(p.numel() for p in net.parameters()),
         "val_accuracy": round(evaluate(net, *val), 4),
         "final_train_loss": round(sum(history.loss[-100:]) / len(history.loss[-100:]), 4),
         "train_seconds": round(seconds),
@@ -93,7 +94,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=GLYPHNET_PATH)
     args = parser.parse_args(argv)
     net, meta = pretrain(args.steps, args.seed)
-    meta["num_params"] = sum(p.numel() for p in net.parameters())
     digest = save_checkpoint(args.out, net.state_dict(), meta)
     args.out.with_suffix(".md").write_text(model_card(meta, digest))
     print(f"Saved {args.out} (sha256 {digest[:12]}...): accuracy {meta['val_accuracy']:.3f} "
