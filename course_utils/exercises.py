@@ -152,3 +152,62 @@ def check_transfer_gain(transfer_gain: Callable[[list[dict], int], float]) -> Ve
             hint = "Average over draws first, then subtract; keep only the rows with this labels_per_class."
             return _verdict(False, f"For labels_per_class={k} expected {expected:.2f}, got {value:.2f}. {hint}")
     return _verdict(True, "You can now read a learning-curve table like a researcher.")
+
+
+# --- Notebook 02 -------------------------------------------------------------------------------
+
+def check_trainable_fraction(trainable_fraction: Callable[[torch.nn.Module], float]) -> Verdict:
+    """Exercise 02.1: `trainable_fraction(net)` = trainable parameters / all parameters."""
+    from course_utils.models import freeze_up_to
+
+    for frozen in ("block4", "block2", None):
+        net = freeze_up_to(GlyphNet(num_classes=10, seed=0), frozen)
+        expected = sum(p.numel() for p in net.parameters() if p.requires_grad) / sum(
+            p.numel() for p in net.parameters()
+        )
+        value, problem = _call(trainable_fraction, net)
+        if problem:
+            print(problem)
+            return Verdict(False)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return _verdict(False, f"Return one number between 0 and 1 (got {type(value).__name__}).")
+        if not math.isfinite(value) or abs(value - expected) > 1e-6:
+            hint = "Count p.numel() for the parameters with p.requires_grad, and divide by the count of all of them."
+            message = f"With blocks frozen up to {frozen}: expected {expected:.3f}, got {value:.3f}. {hint}"
+            return _verdict(False, message)
+    return _verdict(True, "Feature extraction trains a few percent of the network; fine-tuning trains all of it.")
+
+
+STRATEGY_SCENARIOS = {
+    "a": "3 labelled images per class, a target close to the source, and a laptop.",
+    "b": "500 labelled images per class, a target close to the source, and time to train.",
+    "c": "100 labelled images per class, and earlier attempts at fine-tuning with a high learning rate were unstable.",
+}
+_STRATEGIES = {"a": "feature extraction", "b": "fine-tuning", "c": "progressive unfreezing"}
+_STRATEGY_HINTS = {
+    "feature extraction": "it trains only the head, which suits very few labels",
+    "fine-tuning": "it adapts every layer, which pays off once there are enough labels",
+    "progressive unfreezing": "it trains the head first and unfreezes blocks one by one, for stability",
+}
+
+
+def check_strategy_choices(answers: dict[str, str]) -> Verdict:
+    """Exercise 02.2: pick a strategy for each scenario in STRATEGY_SCENARIOS."""
+    if answers is None:
+        print(NOT_DONE)
+        return Verdict(False)
+    if not isinstance(answers, dict) or set(answers) != set(_STRATEGIES):
+        return _verdict(False, f"Answer with a dict with the keys {sorted(_STRATEGIES)}, e.g. {{'a': 'fine-tuning'}}.")
+    given = {k: str(v).strip().lower() for k, v in answers.items()}
+    unknown = sorted({v for v in given.values() if v not in _STRATEGY_HINTS})
+    if unknown:
+        return _verdict(False, f"Unknown strategy {unknown}: use {sorted(_STRATEGY_HINTS)}.")
+    wrong = [k for k in sorted(_STRATEGIES) if given[k] != _STRATEGIES[k]]
+    if wrong:
+        k = wrong[0]
+        return _verdict(False, f"Look again at ({k}): you chose {given[k]}, and {_STRATEGY_HINTS[given[k]]}. "
+                               "Does that fit the data and the trouble described?")
+    return _verdict(True, "Match the strategy to the amount of data, and reach for progressive unfreezing when "
+                          "fine-tuning is unstable.")
