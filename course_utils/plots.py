@@ -45,7 +45,7 @@ def show_images(
     for i, ax in enumerate(np.atleast_1d(axes).flat):
         ax.axis("off")
         if i < n:
-            ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=1)
+            ax.imshow(images[i].numpy(), cmap="gray_r", vmin=0, vmax=1)
             if titles is not None:
                 ax.set_title(titles[i], fontsize=8)
     if title:
