@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 
-from course_utils.models import GlyphNet
+from course_utils.models import GlyphNet, count_parameters, freeze_up_to
 
 NOT_DONE = "⏳ Not done yet: replace `raise NotImplementedError` with your code, run the cell again."
 
@@ -58,6 +58,47 @@ def _call(fn: Callable, *args):
     if result is None:
         return None, NOT_DONE + " (Your function returned None: did you forget `return`?)"
     return result, None
+
+
+
+def _expect_number(fn: Callable, args: tuple, expected: float, case: str, hint: str) -> Verdict | None:
+    """Call the learner's `fn(*args)`: a failing Verdict (already printed) unless it returns `expected`, else None."""
+    value, problem = _call(fn, *args)
+    if problem:
+        print(problem)
+        return Verdict(False)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return _verdict(False, f"Return one number (got {type(value).__name__}).")
+    if not math.isfinite(value) or abs(value - expected) > 1e-6:
+        return _verdict(False, f"{case}: expected {expected:.3f}, got {value:.3f}. {hint}")
+    return None
+
+
+def _check_choices(answers: object, expected: dict[str, str], fits: dict[str, str], kind: str, success: str) -> Verdict:
+    """Shared by the "name the right category for each scenario" exercises.
+
+    `expected` maps scenario keys to categories; `fits` says, per category, when it is the right one.
+    """
+    if answers is None:
+        print(NOT_DONE)
+        return Verdict(False)
+    example = next(iter(fits))
+    if not isinstance(answers, dict):
+        return _verdict(False, f"Answer with a dict like {{'a': '{example}', ...}} (got {type(answers).__name__}).")
+    if set(answers) != set(expected):
+        return _verdict(False, f"Answer every scenario exactly once: keys {sorted(expected)}.")
+    given = {k: str(v).strip().lower() for k, v in answers.items()}
+    unknown = sorted({v for v in given.values() if v not in fits})
+    if unknown:
+        return _verdict(False, f"Unknown {kind}(s) {unknown}: use {sorted(fits)}.")
+    wrong = sorted(k for k in expected if given[k] != expected[k])
+    if wrong:
+        k = wrong[0]
+        return _verdict(False, f"{len(wrong)} of {len(expected)} wrong. Look again at ({k}): {given[k]} fits when "
+                               f"{fits[given[k]]}. Does that match the scenario?")
+    return _verdict(True, success)
 
 
 # --- Notebook 01 -------------------------------------------------------------------------------
@@ -110,23 +151,7 @@ _TYPE_HINTS = {
 
 def check_transfer_types(answers: dict[str, str]) -> Verdict:
     """Exercise 01.2: name the type of transfer of each scenario in TRANSFER_TYPE_SCENARIOS."""
-    if answers is None:
-        print(NOT_DONE)
-        return Verdict(False)
-    if not isinstance(answers, dict):
-        return _verdict(False, f"Answer with a dict like {{'a': 'inductive', ...}} (got {type(answers).__name__}).")
-    if set(answers) != set(_TRANSFER_TYPES):
-        return _verdict(False, f"Answer every scenario exactly once: keys {sorted(_TRANSFER_TYPES)}.")
-    given = {k: str(v).strip().lower() for k, v in answers.items()}
-    unknown = sorted({v for v in given.values() if v not in _TYPE_HINTS})
-    if unknown:
-        return _verdict(False, f"Unknown type(s) {unknown}: use {sorted(_TYPE_HINTS)}.")
-    wrong = sorted(k for k in _TRANSFER_TYPES if given[k] != _TRANSFER_TYPES[k])
-    if wrong:
-        k = wrong[0]
-        return _verdict(False, f"{len(wrong)} of 4 wrong. Look again at ({k}): it is {given[k]} only if "
-                               f"{_TYPE_HINTS[given[k]]}.")
-    return _verdict(True, "All four types named.")
+    return _check_choices(answers, _TRANSFER_TYPES, _TYPE_HINTS, "type", "All four types named.")
 
 
 def check_transfer_gain(transfer_gain: Callable[[list[dict], int], float]) -> Verdict:
@@ -139,18 +164,11 @@ def check_transfer_gain(transfer_gain: Callable[[list[dict], int], float]) -> Ve
         {"labels_per_class": 20, "draw": 0, "model": "pre-trained", "accuracy": 0.90},
         {"labels_per_class": 20, "draw": 0, "model": "scratch", "accuracy": 0.80},
     ]
+    hint = "Average over draws first, then subtract; keep only the rows with this labels_per_class."
     for k, expected in ((5, 0.35), (20, 0.10)):
-        gain, problem = _call(transfer_gain, results, k)
-        if problem:
-            print(problem)
-            return Verdict(False)
-        try:
-            value = float(gain)
-        except (TypeError, ValueError):
-            return _verdict(False, f"Return one number (got {type(gain).__name__}).")
-        if not math.isfinite(value) or abs(value - expected) > 1e-6:
-            hint = "Average over draws first, then subtract; keep only the rows with this labels_per_class."
-            return _verdict(False, f"For labels_per_class={k} expected {expected:.2f}, got {value:.2f}. {hint}")
+        failed = _expect_number(transfer_gain, (results, k), expected, f"For labels_per_class={k}", hint)
+        if failed is not None:
+            return failed
     return _verdict(True, "You can now read a learning-curve table like a researcher.")
 
 
@@ -158,25 +176,13 @@ def check_transfer_gain(transfer_gain: Callable[[list[dict], int], float]) -> Ve
 
 def check_trainable_fraction(trainable_fraction: Callable[[torch.nn.Module], float]) -> Verdict:
     """Exercise 02.1: `trainable_fraction(net)` = trainable parameters / all parameters."""
-    from course_utils.models import freeze_up_to
-
+    hint = "Count p.numel() for the parameters with p.requires_grad, and divide by the count of all of them."
     for frozen in ("block4", "block2", None):
         net = freeze_up_to(GlyphNet(num_classes=10, seed=0), frozen)
-        expected = sum(p.numel() for p in net.parameters() if p.requires_grad) / sum(
-            p.numel() for p in net.parameters()
-        )
-        value, problem = _call(trainable_fraction, net)
-        if problem:
-            print(problem)
-            return Verdict(False)
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            return _verdict(False, f"Return one number between 0 and 1 (got {type(value).__name__}).")
-        if not math.isfinite(value) or abs(value - expected) > 1e-6:
-            hint = "Count p.numel() for the parameters with p.requires_grad, and divide by the count of all of them."
-            message = f"With blocks frozen up to {frozen}: expected {expected:.3f}, got {value:.3f}. {hint}"
-            return _verdict(False, message)
+        expected = sum(p.numel() for p in net.parameters() if p.requires_grad) / count_parameters(net, False)
+        failed = _expect_number(trainable_fraction, (net,), expected, f"With blocks frozen up to {frozen}", hint)
+        if failed is not None:
+            return failed
     return _verdict(True, "Feature extraction trains a few percent of the network; fine-tuning trains all of it.")
 
 
@@ -187,27 +193,15 @@ STRATEGY_SCENARIOS = {
 }
 _STRATEGIES = {"a": "feature extraction", "b": "fine-tuning", "c": "progressive unfreezing"}
 _STRATEGY_HINTS = {
-    "feature extraction": "it trains only the head, which suits very few labels",
-    "fine-tuning": "it adapts every layer, which pays off once there are enough labels",
-    "progressive unfreezing": "it trains the head first and unfreezes blocks one by one, for stability",
+    "feature extraction": "labels are very few: it trains only the head",
+    "fine-tuning": "there are enough labels for every layer to adapt safely",
+    "progressive unfreezing": "fine-tuning is unstable: it trains the head first and unfreezes blocks one by one",
 }
 
 
 def check_strategy_choices(answers: dict[str, str]) -> Verdict:
     """Exercise 02.2: pick a strategy for each scenario in STRATEGY_SCENARIOS."""
-    if answers is None:
-        print(NOT_DONE)
-        return Verdict(False)
-    if not isinstance(answers, dict) or set(answers) != set(_STRATEGIES):
-        return _verdict(False, f"Answer with a dict with the keys {sorted(_STRATEGIES)}, e.g. {{'a': 'fine-tuning'}}.")
-    given = {k: str(v).strip().lower() for k, v in answers.items()}
-    unknown = sorted({v for v in given.values() if v not in _STRATEGY_HINTS})
-    if unknown:
-        return _verdict(False, f"Unknown strategy {unknown}: use {sorted(_STRATEGY_HINTS)}.")
-    wrong = [k for k in sorted(_STRATEGIES) if given[k] != _STRATEGIES[k]]
-    if wrong:
-        k = wrong[0]
-        return _verdict(False, f"Look again at ({k}): you chose {given[k]}, and {_STRATEGY_HINTS[given[k]]}. "
-                               "Does that fit the data and the trouble described?")
-    return _verdict(True, "Match the strategy to the amount of data, and reach for progressive unfreezing when "
-                          "fine-tuning is unstable.")
+    return _check_choices(
+        answers, _STRATEGIES, _STRATEGY_HINTS, "strategy",
+        "Match the strategy to the amount of data, and reach for progressive unfreezing when fine-tuning is unstable.",
+    )
