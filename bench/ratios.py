@@ -28,7 +28,6 @@ from sklearn.datasets import load_digits
 from course_utils import augment, checkpoints, digits, glyphs, models, training
 
 BATCH_SIZE = 64
-WIDTHS = (16, 32, 64, 128)  # those of the shipped checkpoint, data/glyphnet.pt
 
 
 HEAD_LR = 1e-2  # learning rate of the linear head in (c), the same on both sides
@@ -82,7 +81,7 @@ def data_vs_step(repeats: int) -> list[tuple[str, str, str, str]]:
     """(a) Generating an augmented batch vs one training step on it; wild digit presentation per image."""
     background = glyphs.background_alphabets()
     g = torch.Generator().manual_seed(0)
-    net = models.GlyphNet(num_classes=background.num_classes, widths=WIDTHS).train()
+    net = models.GlyphNet(num_classes=background.num_classes, widths=models.WIDTHS).train()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
     batch = {}
 
@@ -98,7 +97,7 @@ def data_vs_step(repeats: int) -> list[tuple[str, str, str, str]]:
     return [
         ("(a)", f"augmented glyph batch of {BATCH_SIZE} ({background.num_classes} classes)",
          f"{median_ms(gen):.1f} ms", ""),
-        ("", f"GlyphNet training step on it, AdamW {WIDTHS}", f"{median_ms(step):.1f} ms", ""),
+        ("", f"GlyphNet training step on it, AdamW {models.WIDTHS}", f"{median_ms(step):.1f} ms", ""),
         ("", "data generation / training step", "", f"{median(gen) / median(step):.2f}"),
         ("", f"wild digit presentation, per image ({len(images8)} at once)", f"{wild_us:.1f} µs", ""),
         ("", "wild presentation / training step, per image", "", f"{wild_us / step_us:.3f}"),
@@ -111,11 +110,11 @@ def fit_vs_plain(steps: int, repeats: int) -> list[tuple[str, str, str, str]]:
     X, y = data.X_train, data.y_train
 
     def course_loop() -> None:
-        net = models.GlyphNet(num_classes=10, widths=WIDTHS)
+        net = models.GlyphNet(num_classes=10, widths=models.WIDTHS)
         training.fit(net, (X, y), steps=steps, batch_size=BATCH_SIZE, progress=False)
 
     def plain_loop() -> None:
-        net = models.GlyphNet(num_classes=10, widths=WIDTHS).train()
+        net = models.GlyphNet(num_classes=10, widths=models.WIDTHS).train()
         opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
         g = torch.Generator().manual_seed(0)
         for _ in range(steps):

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 BLOCKS = ("block1", "block2", "block3", "block4")
+WIDTHS = (16, 32, 64, 128)  # channels per block: the shipped checkpoint's
 
 
 @contextlib.contextmanager
@@ -34,7 +35,7 @@ class GlyphNet(nn.Module):
     Frozen blocks (see `freeze_up_to`) stay in eval mode, so their BatchNorm statistics stay put too.
     """
 
-    def __init__(self, num_classes: int, widths: tuple[int, ...] = (16, 32, 64, 128), seed: int = 0):
+    def __init__(self, num_classes: int, widths: tuple[int, ...] = WIDTHS, seed: int = 0):
         super().__init__()
         with seeded(seed):
             c = (1, *widths)

@@ -16,10 +16,9 @@ import torch
 from course_utils import augment as aug
 from course_utils import glyphs
 from course_utils.checkpoints import GLYPHNET_PATH, REBUILD_GLYPHNET, save_checkpoint
-from course_utils.models import GlyphNet
+from course_utils.models import WIDTHS, GlyphNet
 from course_utils.training import evaluate, fit
 
-WIDTHS = (16, 32, 64, 128)
 STEPS = 4000
 BATCH_SIZE = 64
 LR = 2e-3
