@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -11,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
+
+from course_utils.learning_rates import schedule_factor
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 BatchSource = Callable[[torch.Generator], Batch]  # draws a fresh batch, e.g. augmented glyphs
@@ -89,6 +90,7 @@ def fit(
     optimizer: str = "adam",
     weight_decay: float = 0.0,
     schedule: str = "constant",
+    warmup: int = 0,
     transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     eval_data: Batch | None = None,
     eval_every: int = 0,
@@ -99,12 +101,12 @@ def fit(
     """Train `model` for `steps` mini-batch steps and return its `History`.
 
     `data` is ``(X, y)`` or a function that draws a fresh batch from a generator. `lr` is a number
-    or parameter groups from `models.param_groups`. `schedule` is "constant" or "cosine" (annealed
-    to zero). `transform` augments each batch. With `eval_data` and `eval_every`, accuracy is
+    or parameter groups from `models.param_groups`. `schedule` is "constant", "step" or "cosine"
+    (see `learning_rates.schedule_factor`), after `warmup` steps of linear warm-up. `transform`
+    augments each batch. With `eval_data` and `eval_every`, accuracy is
     recorded along the way and at the end.
     """
-    if schedule not in ("constant", "cosine"):
-        raise ValueError(f"Unknown schedule {schedule!r}: choose 'constant' or 'cosine'.")
+    schedule_factor(schedule, 0, max(steps, 1), warmup)  # checks the schedule's name and warm-up early
     source = _shuffled_batches(*data, batch_size) if isinstance(data, tuple) else data
     opt = make_optimizer(model, lr, optimizer, weight_decay)
     base_lrs = [group["lr"] for group in opt.param_groups]
@@ -112,7 +114,7 @@ def fit(
     history = History()
     model.to(DEVICE).train()
     for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
-        factor = 0.5 * (1 + math.cos(math.pi * step / steps)) if schedule == "cosine" else 1.0
+        factor = schedule_factor(schedule, step, steps, warmup)
         for group, base in zip(opt.param_groups, base_lrs, strict=True):
             group["lr"] = base * factor
         x, y = source(g)

@@ -1,0 +1,30 @@
+"""Checkers for the notebooks' exercises, one module per notebook; every checker is importable from here.
+
+Each ``check_*`` takes the learner's answer, prints one clear verdict with a hint, and returns a
+`Verdict` (true when right). A checker never raises: an unfinished exercise is "not done yet", and a
+crash inside the learner's code is reported, not re-raised.
+"""
+
+from course_utils.exercises.core import NOT_DONE, Verdict
+from course_utils.exercises.finetuning import check_cosine_schedule, check_param_groups
+from course_utils.exercises.strategies import STRATEGY_SCENARIOS, check_strategy_choices, check_trainable_fraction
+from course_utils.exercises.transfer import (
+    TRANSFER_TYPE_SCENARIOS,
+    check_transfer,
+    check_transfer_gain,
+    check_transfer_types,
+)
+
+__all__ = [
+    "NOT_DONE",
+    "STRATEGY_SCENARIOS",
+    "TRANSFER_TYPE_SCENARIOS",
+    "Verdict",
+    "check_cosine_schedule",
+    "check_param_groups",
+    "check_strategy_choices",
+    "check_trainable_fraction",
+    "check_transfer",
+    "check_transfer_gain",
+    "check_transfer_types",
+]

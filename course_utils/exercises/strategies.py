@@ -1,0 +1,43 @@
+"""Checkers of notebook 02's exercises (transfer strategies)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from course_utils.exercises.core import Verdict, check_choices, expect_number, verdict
+from course_utils.models import GlyphNet, count_parameters, freeze_up_to
+
+
+def check_trainable_fraction(trainable_fraction: Callable[[torch.nn.Module], float]) -> Verdict:
+    """Exercise 02.1: `trainable_fraction(net)` = trainable parameters / all parameters."""
+    hint = "Count p.numel() for the parameters with p.requires_grad, and divide by the count of all of them."
+    for frozen in ("block4", "block2", None):
+        net = freeze_up_to(GlyphNet(num_classes=10, seed=0), frozen)
+        expected = sum(p.numel() for p in net.parameters() if p.requires_grad) / count_parameters(net, False)
+        failed = expect_number(trainable_fraction, (net,), expected, f"With blocks frozen up to {frozen}", hint)
+        if failed is not None:
+            return failed
+    return verdict(True, "Feature extraction trains a few percent of the network; fine-tuning trains all of it.")
+
+
+STRATEGY_SCENARIOS = {
+    "a": "3 labelled images per class, a target close to the source, and a laptop.",
+    "b": "500 labelled images per class, a target close to the source, and time to train.",
+    "c": "100 labelled images per class, and earlier attempts at fine-tuning with a high learning rate were unstable.",
+}
+_STRATEGIES = {"a": "feature extraction", "b": "fine-tuning", "c": "progressive unfreezing"}
+_STRATEGY_HINTS = {
+    "feature extraction": "labels are very few: it trains only the head",
+    "fine-tuning": "there are enough labels for every layer to adapt safely",
+    "progressive unfreezing": "fine-tuning is unstable: it trains the head first and unfreezes blocks one by one",
+}
+
+
+def check_strategy_choices(answers: dict[str, str]) -> Verdict:
+    """Exercise 02.2: pick a strategy for each scenario in STRATEGY_SCENARIOS."""
+    return check_choices(
+        answers, _STRATEGIES, _STRATEGY_HINTS, "strategy",
+        "Match the strategy to the amount of data, and reach for progressive unfreezing when fine-tuning is unstable.",
+    )
