@@ -5,6 +5,7 @@ Each ``check_*`` takes the learner's answer, prints one clear verdict with a hin
 crash inside the learner's code is reported, not re-raised.
 """
 
+from course_utils.exercises.adaptation import check_gradient_reversal, check_pseudo_label_selection
 from course_utils.exercises.core import NOT_DONE, Verdict
 from course_utils.exercises.finetuning import check_cosine_schedule, check_param_groups
 from course_utils.exercises.strategies import STRATEGY_SCENARIOS, check_strategy_choices, check_trainable_fraction
@@ -21,7 +22,9 @@ __all__ = [
     "TRANSFER_TYPE_SCENARIOS",
     "Verdict",
     "check_cosine_schedule",
+    "check_gradient_reversal",
     "check_param_groups",
+    "check_pseudo_label_selection",
     "check_strategy_choices",
     "check_trainable_fraction",
     "check_transfer",
