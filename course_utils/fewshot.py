@@ -1,0 +1,139 @@
+"""Few-shot learning: N-way K-shot episodes drawn from a glyph set, prototypes, and episode evaluation
+with confidence intervals.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from course_utils import augment as aug
+from course_utils.glyphs import GlyphSet
+
+# Episodes show each letter with the variation GlyphNet was pre-trained under (position, size, tilt, elastic
+# distortion, stroke width, blur, low resolution, clutter): raw pixels then no longer match across renders.
+EPISODE_AUGMENT = aug.GLYPHS
+
+
+@dataclass
+class Episode:
+    """One few-shot task: `way` classes, `shot` labelled support images each, and query images to classify.
+
+    Labels are 0..way-1 within the episode; `classes` maps them back to the glyph set's classes.
+    """
+
+    support_x: torch.Tensor  # [way * shot, 1, 28, 28]
+    support_y: torch.Tensor  # [way * shot]
+    query_x: torch.Tensor  # [way * queries, 1, 28, 28]
+    query_y: torch.Tensor  # [way * queries]
+    classes: list[int]
+
+    @property
+    def way(self) -> int:
+        return len(self.classes)
+
+
+def sample_episode(glyphs: GlyphSet, way: int, shot: int, queries: int, generator: torch.Generator,
+                   cfg: aug.AugmentConfig = EPISODE_AUGMENT) -> Episode:
+    """Draw `way` classes, then `shot` support and `queries` query images per class.
+
+    Support and query renders come from different fonts whenever the class has enough fonts; otherwise
+    fonts repeat, and only the augmentation makes the images differ.
+    """
+    if way < 2 or shot < 1 or queries < 1:
+        raise ValueError(f"Need way >= 2, shot >= 1, queries >= 1 (got way={way}, shot={shot}, queries={queries}).")
+    if way > glyphs.num_classes:
+        raise ValueError(f"Asked for {way} classes but the glyph set has only {glyphs.num_classes}.")
+    classes = torch.randperm(glyphs.num_classes, generator=generator)[:way].tolist()
+    support, query = [], []
+    for c in classes:
+        rows = torch.nonzero(glyphs.labels == c).flatten()
+        rows = rows[torch.randperm(len(rows), generator=generator)]
+        s_rows = rows[torch.arange(shot) % len(rows)]  # the first fonts for the support
+        rest = rows[shot:] if len(rows) > shot else rows  # other fonts for the queries, when there are any
+        q_rows = rest[torch.randint(len(rest), (queries,), generator=generator)]
+        support.append(s_rows)
+        query.append(q_rows)
+    s_idx, q_idx = torch.cat(support), torch.cat(query)
+    return Episode(
+        support_x=aug.augment(glyphs.images[s_idx], cfg, generator),
+        support_y=torch.arange(way).repeat_interleave(shot),
+        query_x=aug.augment(glyphs.images[q_idx], cfg, generator),
+        query_y=torch.arange(way).repeat_interleave(queries),
+        classes=classes,
+    )
+
+
+def sample_image_episode(X: torch.Tensor, y: torch.Tensor, way: int, shot: int, queries: int,
+                         generator: torch.Generator) -> Episode:
+    """An episode from ready-made images (e.g. the handwritten digits): distinct images, no augmentation."""
+    labels = torch.unique(y)
+    if way > len(labels):
+        raise ValueError(f"Asked for {way} classes but the images have only {len(labels)}.")
+    classes = labels[torch.randperm(len(labels), generator=generator)[:way]].tolist()
+    support, query = [], []
+    for c in classes:
+        rows = torch.nonzero(y == c).flatten()
+        if len(rows) < shot + queries:
+            raise ValueError(f"Class {c} has {len(rows)} images; an episode needs shot + queries = {shot + queries}.")
+        rows = rows[torch.randperm(len(rows), generator=generator)]
+        support.append(rows[:shot])
+        query.append(rows[shot : shot + queries])
+    return Episode(X[torch.cat(support)], torch.arange(way).repeat_interleave(shot),
+                   X[torch.cat(query)], torch.arange(way).repeat_interleave(queries), classes)
+
+
+def prototypes(embeddings: torch.Tensor, labels: torch.Tensor, way: int) -> torch.Tensor:
+    """The mean embedding of each class, [way, dim]."""
+    if len(embeddings) != len(labels):
+        raise ValueError(f"{len(embeddings)} embeddings but {len(labels)} labels.")
+    missing = sorted(set(range(way)) - set(labels.tolist()))
+    if missing:
+        raise ValueError(f"Classes {missing} have no support example; every class needs at least one.")
+    return torch.stack([embeddings[labels == c].mean(0) for c in range(way)])
+
+
+def nearest_prototype(embed: Callable[[torch.Tensor], torch.Tensor], episode: Episode) -> torch.Tensor:
+    """Predicted query labels: the class whose prototype is nearest (squared Euclidean distance)."""
+    with torch.no_grad():
+        protos = prototypes(embed(episode.support_x), episode.support_y, episode.way)
+        return torch.cdist(embed(episode.query_x), protos).argmin(1)
+
+
+def raw_pixels(x: torch.Tensor) -> torch.Tensor:
+    """The 'no learning' embedding: the flattened image."""
+    return x.flatten(1)
+
+
+@dataclass
+class EpisodeResult:
+    mean: float
+    ci95: float  # half-width of the 95% confidence interval of the mean
+    accuracies: list[float]
+
+    def __str__(self) -> str:
+        return f"{self.mean:.3f} ± {self.ci95:.3f}"
+
+
+def evaluate_episodes(embed: Callable[[torch.Tensor], torch.Tensor], glyphs: GlyphSet | tuple, way: int, shot: int,
+                      episodes: int = 300, queries: int = 5, seed: int = 0,
+                      classify: Callable | None = None) -> EpisodeResult:
+    """Mean query accuracy over `episodes` random episodes, with a 95% confidence interval.
+
+    `glyphs` is a glyph set (letters rendered and augmented per episode) or ready-made images ``(X, y)``.
+    """
+    classify = classify or nearest_prototype
+    g = torch.Generator().manual_seed(seed)
+    accs = []
+    for _ in range(episodes):
+        if isinstance(glyphs, GlyphSet):
+            ep = sample_episode(glyphs, way, shot, queries, g)
+        else:
+            ep = sample_image_episode(*glyphs, way, shot, queries, g)
+        accs.append((classify(embed, ep) == ep.query_y).float().mean().item())
+    sd = float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0
+    return EpisodeResult(float(np.mean(accs)), 1.96 * sd / math.sqrt(len(accs)), accs)

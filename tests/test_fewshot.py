@@ -1,0 +1,73 @@
+"""Few-shot episodes, prototypes and episode evaluation (`course_utils.fewshot`)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_utils import fewshot
+
+
+@pytest.fixture(scope="module")
+def novel():
+    from course_utils import glyphs
+
+    return glyphs.evaluation_alphabets()
+
+
+def test_episode_shapes_labels_and_seed(novel):
+    ep = fewshot.sample_episode(novel, way=5, shot=2, queries=3, generator=torch.Generator().manual_seed(0))
+    assert ep.support_x.shape == (10, 1, 28, 28) and ep.query_x.shape == (15, 1, 28, 28)
+    assert ep.support_y.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4] and ep.query_y.bincount().tolist() == [3] * 5
+    assert len(set(ep.classes)) == 5 and ep.way == 5
+    again = fewshot.sample_episode(novel, 5, 2, 3, torch.Generator().manual_seed(0))
+    assert torch.equal(ep.support_x, again.support_x) and ep.classes == again.classes
+
+
+def test_support_and_query_use_different_fonts_when_they_can(novel):
+    g = torch.Generator().manual_seed(1)
+    ep = fewshot.sample_episode(novel, way=5, shot=1, queries=4, generator=g, cfg=fewshot.aug.NONE)
+    for c in range(5):  # without augmentation, a query equal to its support would mean the same font
+        fonts = (novel.labels == ep.classes[c]).sum().item()
+        same = [torch.equal(q, ep.support_x[c]) for q in ep.query_x[ep.query_y == c]]
+        if fonts > 1:
+            assert not any(same)
+
+
+def test_bad_episode_requests_say_what_is_wrong(novel):
+    g = torch.Generator()
+    with pytest.raises(ValueError, match="way >= 2"):
+        fewshot.sample_episode(novel, 1, 1, 1, g)
+    with pytest.raises(ValueError, match="only"):
+        fewshot.sample_episode(novel, 10_000, 1, 1, g)
+
+
+def test_prototypes_and_nearest_prototype():
+    emb = torch.tensor([[0.0, 0.0], [0.0, 2.0], [10.0, 0.0], [10.0, 2.0]])
+    protos = fewshot.prototypes(emb, torch.tensor([0, 0, 1, 1]), 2)
+    assert protos.tolist() == [[0.0, 1.0], [10.0, 1.0]]
+    with pytest.raises(ValueError, match="no support"):
+        fewshot.prototypes(emb, torch.tensor([0, 0, 0, 0]), 2)
+    ep = fewshot.Episode(emb, torch.tensor([0, 0, 1, 1]), torch.tensor([[1.0, 1.0], [9.0, 0.0]]),
+                         torch.tensor([0, 1]), classes=[7, 8])
+    assert fewshot.nearest_prototype(lambda x: x, ep).tolist() == [0, 1]
+
+
+def test_raw_pixels_are_weak_but_above_chance_and_the_interval_is_reported(novel):
+    result = fewshot.evaluate_episodes(fewshot.raw_pixels, novel, way=5, shot=1, episodes=40, seed=0)
+    assert 0.2 < result.mean < 0.6 and 0 < result.ci95 < 0.15 and len(result.accuracies) == 40  # chance: 0.2
+    assert "±" in str(result)
+
+
+def test_image_episodes_use_distinct_images():
+    X = torch.arange(60, dtype=torch.float32).view(60, 1, 1, 1).expand(60, 1, 2, 2).clone()
+    y = torch.arange(60) % 6
+    ep = fewshot.sample_image_episode(X, y, way=3, shot=2, queries=4, generator=torch.Generator().manual_seed(0))
+    ids = torch.cat([ep.support_x, ep.query_x])[:, 0, 0, 0].tolist()
+    assert len(set(ids)) == len(ids) == 18
+    pairs = zip(ep.support_x[:, 0, 0, 0].tolist(), ep.support_y.tolist(), strict=True)
+    assert all(int(i) % 6 == ep.classes[c] for i, c in pairs)
+    with pytest.raises(ValueError, match="needs shot"):
+        fewshot.sample_image_episode(X, y, way=3, shot=8, queries=4, generator=torch.Generator())
+    result = fewshot.evaluate_episodes(fewshot.raw_pixels, (X, y), way=3, shot=2, episodes=5)
+    assert len(result.accuracies) == 5
