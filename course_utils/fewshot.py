@@ -137,3 +137,32 @@ def evaluate_episodes(embed: Callable[[torch.Tensor], torch.Tensor], glyphs: Gly
         accs.append((classify(embed, ep) == ep.query_y).float().mean().item())
     sd = float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0
     return EpisodeResult(float(np.mean(accs)), 1.96 * sd / math.sqrt(len(accs)), accs)
+
+
+def prototypical_loss(support: torch.Tensor, support_y: torch.Tensor, query: torch.Tensor, query_y: torch.Tensor,
+                      way: int) -> tuple[torch.Tensor, float]:
+    """Cross-entropy over negative squared distances to the class prototypes (Snell et al., 2017), and accuracy."""
+    logits = -torch.cdist(query, prototypes(support, support_y, way)) ** 2
+    return torch.nn.functional.cross_entropy(logits, query_y), (logits.argmax(1) == query_y).float().mean().item()
+
+
+def train_protonet(net: torch.nn.Module, glyphs: GlyphSet, steps: int, way: int = 20, shot: int = 5,
+                   queries: int = 5, lr: float = 1e-3, seed: int = 0, progress: bool = True) -> list[float]:
+    """Episodic training of `net.features` with the prototypical loss; returns the loss per episode."""
+    from tqdm.auto import tqdm
+
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.0)
+    losses = []
+    net.train()
+    for step in tqdm(range(steps), desc="prototypical training", disable=not progress, leave=False):
+        opt.param_groups[0]["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+        ep = sample_episode(glyphs, way, shot, queries, g)
+        emb = net.features(torch.cat([ep.support_x, ep.query_x]))
+        loss, _ = prototypical_loss(emb[: len(ep.support_y)], ep.support_y, emb[len(ep.support_y) :], ep.query_y, way)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    net.eval()
+    return losses
