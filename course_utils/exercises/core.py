@@ -56,16 +56,23 @@ def call_learner(fn: Callable, *args):
 
 
 
-def expect_number(fn: Callable, args: tuple, expected: float, case: str, hint: str) -> Verdict | None:
-    """Call the learner's `fn(*args)`: a failing Verdict (already printed) unless it returns `expected`, else None."""
+def learner_number(fn: Callable, *args) -> tuple[float | None, Verdict | None]:
+    """Call the learner's `fn(*args)` for one number: (the number, None), or (None, a failing Verdict, printed)."""
     value, problem = call_learner(fn, *args)
     if problem:
         print(problem)
-        return Verdict(False)
+        return None, Verdict(False)
     try:
-        value = float(value)
+        return float(value), None
     except (TypeError, ValueError):
-        return verdict(False, f"Return one number (got {type(value).__name__}).")
+        return None, verdict(False, f"Return one number (got {type(value).__name__}).")
+
+
+def expect_number(fn: Callable, args: tuple, expected: float, case: str, hint: str) -> Verdict | None:
+    """Call the learner's `fn(*args)`: a failing Verdict (already printed) unless it returns `expected`, else None."""
+    value, failed = learner_number(fn, *args)
+    if failed is not None:
+        return failed
     if not math.isfinite(value) or abs(value - expected) > 1e-6:
         return verdict(False, f"{case}: expected {expected:.3f}, got {value:.3f}. {hint}")
     return None

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import torch
 
-from course_utils.exercises.core import Verdict, call_learner, verdict
+from course_utils.exercises.core import Verdict, call_learner, learner_number, verdict
 from course_utils.learning_rates import schedule_factor
 from course_utils.models import BLOCKS, GlyphNet, freeze_up_to
 
@@ -62,14 +62,9 @@ def check_cosine_schedule(cosine_lr: Callable[[int, int, float, int], float]) ->
     for steps, base_lr, warmup in ((100, 1e-3, 0), (50, 0.1, 10), (7, 2.0, 1)):
         for step in range(steps):
             expected = base_lr * schedule_factor("cosine", step, steps, warmup)
-            value, problem = call_learner(cosine_lr, step, steps, base_lr, warmup)
-            if problem:
-                print(problem)
-                return Verdict(False)
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                return verdict(False, f"Return one number, the learning rate (got {type(value).__name__}).")
+            value, failed = learner_number(cosine_lr, step, steps, base_lr, warmup)
+            if failed is not None:
+                return failed
             if not math.isclose(value, expected, rel_tol=1e-6, abs_tol=1e-12):
                 if step < warmup:
                     hint = "During warm-up the rate climbs linearly: base_lr * (step + 1) / warmup."
