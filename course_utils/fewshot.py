@@ -31,6 +31,8 @@ class Episode:
     query_x: torch.Tensor  # [way * queries, 1, 28, 28]
     query_y: torch.Tensor  # [way * queries]
     classes: list[int]
+    support_idx: torch.Tensor | None = None  # rows of the image pool, for episodes drawn from one
+    query_idx: torch.Tensor | None = None
 
     @property
     def way(self) -> int:
@@ -83,8 +85,25 @@ def sample_image_episode(X: torch.Tensor, y: torch.Tensor, way: int, shot: int, 
         rows = rows[torch.randperm(len(rows), generator=generator)]
         support.append(rows[:shot])
         query.append(rows[shot : shot + queries])
-    return Episode(X[torch.cat(support)], torch.arange(way).repeat_interleave(shot),
-                   X[torch.cat(query)], torch.arange(way).repeat_interleave(queries), classes)
+    s_idx, q_idx = torch.cat(support), torch.cat(query)
+    return Episode(X[s_idx], torch.arange(way).repeat_interleave(shot), X[q_idx],
+                   torch.arange(way).repeat_interleave(queries), classes, s_idx, q_idx)
+
+
+def glyph_pool(glyphs: GlyphSet, per_class: int, seed: int = 0,
+               cfg: aug.AugmentConfig = EPISODE_AUGMENT) -> tuple[torch.Tensor, torch.Tensor]:
+    """`per_class` augmented renders of every letter, cycling through its fonts: ready-made images ``(X, y)``.
+
+    Episodes drawn from a pool share their images, so a network embeds the pool once instead of every
+    episode's images again (see `embed_pool`).
+    """
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for c in range(glyphs.num_classes):
+        fonts = torch.nonzero(glyphs.labels == c).flatten()
+        rows.append(fonts[torch.randperm(len(fonts), generator=g)][torch.arange(per_class) % len(fonts)])
+    rows = torch.cat(rows)
+    return aug.augment(glyphs.images[rows], cfg, g), glyphs.labels[rows].clone()
 
 
 def prototypes(embeddings: torch.Tensor, labels: torch.Tensor, way: int) -> torch.Tensor:
@@ -97,11 +116,9 @@ def prototypes(embeddings: torch.Tensor, labels: torch.Tensor, way: int) -> torc
     return torch.stack([embeddings[labels == c].mean(0) for c in range(way)])
 
 
-def nearest_prototype(embed: Callable[[torch.Tensor], torch.Tensor], episode: Episode) -> torch.Tensor:
-    """Predicted query labels: the class whose prototype is nearest (squared Euclidean distance)."""
-    with torch.no_grad():
-        protos = prototypes(embed(episode.support_x), episode.support_y, episode.way)
-        return torch.cdist(embed(episode.query_x), protos).argmin(1)
+def nearest_prototype(support: torch.Tensor, support_y: torch.Tensor, query: torch.Tensor, way: int) -> torch.Tensor:
+    """Predicted query labels from embeddings: the class whose prototype is nearest (squared Euclidean)."""
+    return torch.cdist(query, prototypes(support, support_y, way)).argmin(1)
 
 
 def raw_pixels(x: torch.Tensor) -> torch.Tensor:
@@ -119,24 +136,60 @@ class EpisodeResult:
         return f"{self.mean:.3f} ± {self.ci95:.3f}"
 
 
-def evaluate_episodes(embed: Callable[[torch.Tensor], torch.Tensor], glyphs: GlyphSet | tuple, way: int, shot: int,
-                      episodes: int = 300, queries: int = 5, seed: int = 0,
-                      classify: Callable | None = None) -> EpisodeResult:
-    """Mean query accuracy over `episodes` random episodes, with a 95% confidence interval.
+Classifier = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], torch.Tensor]
 
-    `glyphs` is a glyph set (letters rendered and augmented per episode) or ready-made images ``(X, y)``.
+
+def sample_episodes(source: GlyphSet | tuple[torch.Tensor, torch.Tensor], way: int, shot: int, count: int,
+                    queries: int = 5, seed: int = 0) -> list[Episode]:
+    """`count` episodes from a glyph set (rendered and augmented) or from ready-made images ``(X, y)``.
+
+    Sample once and evaluate every method on the same episodes: a fairer comparison, and faster.
     """
-    classify = classify or nearest_prototype
     g = torch.Generator().manual_seed(seed)
-    accs = []
-    for _ in range(episodes):
-        if isinstance(glyphs, GlyphSet):
-            ep = sample_episode(glyphs, way, shot, queries, g)
-        else:
-            ep = sample_image_episode(*glyphs, way, shot, queries, g)
-        accs.append((classify(embed, ep) == ep.query_y).float().mean().item())
+    if isinstance(source, GlyphSet):
+        return [sample_episode(source, way, shot, queries, g) for _ in range(count)]
+    return [sample_image_episode(*source, way, shot, queries, g) for _ in range(count)]
+
+
+@torch.no_grad()
+def embed_episodes(embed: Callable[[torch.Tensor], torch.Tensor], episodes: list[Episode],
+                   batch_size: int = 2048) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(support, query) embeddings of every episode, computed in large batches."""
+    images = torch.cat([x for ep in episodes for x in (ep.support_x, ep.query_x)])
+    flat = torch.cat([embed(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
+    out, i = [], 0
+    for ep in episodes:
+        s, q = len(ep.support_x), len(ep.query_x)
+        out.append((flat[i : i + s], flat[i + s : i + s + q]))
+        i += s + q
+    return out
+
+
+@torch.no_grad()
+def embed_pool(embed: Callable[[torch.Tensor], torch.Tensor], episodes: list[Episode], X: torch.Tensor,
+               batch_size: int = 512) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Like `embed_episodes` for episodes drawn from the pool `X`: each pool image is embedded once."""
+    if any(ep.support_idx is None for ep in episodes):
+        raise ValueError("These episodes were not drawn from an image pool; use embed_episodes.")
+    flat = torch.cat([embed(X[i : i + batch_size]) for i in range(0, len(X), batch_size)])
+    return [(flat[ep.support_idx], flat[ep.query_idx]) for ep in episodes]
+
+
+def score(episodes: list[Episode], embedded: list[tuple[torch.Tensor, torch.Tensor]],
+          classify: Classifier = nearest_prototype) -> EpisodeResult:
+    """Mean query accuracy over the episodes, with a 95% confidence interval."""
+    accs = [(classify(s, ep.support_y, q, ep.way) == ep.query_y).float().mean().item()
+            for ep, (s, q) in zip(episodes, embedded, strict=True)]
     sd = float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0
     return EpisodeResult(float(np.mean(accs)), 1.96 * sd / math.sqrt(len(accs)), accs)
+
+
+def evaluate_episodes(embed: Callable[[torch.Tensor], torch.Tensor], source: GlyphSet | tuple, way: int, shot: int,
+                      episodes: int = 300, queries: int = 5, seed: int = 0,
+                      classify: Classifier = nearest_prototype) -> EpisodeResult:
+    """Sample, embed and score in one call: `way`-way `shot`-shot accuracy over `episodes` episodes."""
+    eps = sample_episodes(source, way, shot, episodes, queries, seed)
+    return score(eps, embed_episodes(embed, eps), classify)
 
 
 def prototypical_loss(support: torch.Tensor, support_y: torch.Tensor, query: torch.Tensor, query_y: torch.Tensor,

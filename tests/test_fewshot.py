@@ -48,9 +48,18 @@ def test_prototypes_and_nearest_prototype():
     assert protos.tolist() == [[0.0, 1.0], [10.0, 1.0]]
     with pytest.raises(ValueError, match="no support"):
         fewshot.prototypes(emb, torch.tensor([0, 0, 0, 0]), 2)
-    ep = fewshot.Episode(emb, torch.tensor([0, 0, 1, 1]), torch.tensor([[1.0, 1.0], [9.0, 0.0]]),
-                         torch.tensor([0, 1]), classes=[7, 8])
-    assert fewshot.nearest_prototype(lambda x: x, ep).tolist() == [0, 1]
+    query = torch.tensor([[1.0, 1.0], [9.0, 0.0]])
+    assert fewshot.nearest_prototype(emb, torch.tensor([0, 0, 1, 1]), query, 2).tolist() == [0, 1]
+
+
+def test_shared_episodes_batched_embeddings_and_score(novel):
+    eps = fewshot.sample_episodes(novel, way=5, shot=1, count=6, seed=3)
+    assert [ep.classes for ep in eps] == [ep.classes for ep in fewshot.sample_episodes(novel, 5, 1, 6, seed=3)]
+    embedded = fewshot.embed_episodes(fewshot.raw_pixels, eps, batch_size=7)  # batches cross episode borders
+    for ep, (s, q) in zip(eps, embedded, strict=True):
+        assert torch.equal(s, ep.support_x.flatten(1)) and torch.equal(q, ep.query_x.flatten(1))
+    perfect = fewshot.score(eps, embedded, classify=lambda s, sy, q, way: torch.arange(way).repeat_interleave(5))
+    assert perfect.mean == 1.0 and perfect.ci95 == 0.0
 
 
 def test_raw_pixels_are_weak_but_above_chance_and_the_interval_is_reported(novel):
@@ -71,3 +80,15 @@ def test_image_episodes_use_distinct_images():
         fewshot.sample_image_episode(X, y, way=3, shot=8, queries=4, generator=torch.Generator())
     result = fewshot.evaluate_episodes(fewshot.raw_pixels, (X, y), way=3, shot=2, episodes=5)
     assert len(result.accuracies) == 5
+
+
+def test_glyph_pool_and_pool_embeddings_match_per_episode_embeddings(novel):
+    X, y = fewshot.glyph_pool(novel, per_class=3, seed=0)
+    assert X.shape == (3 * novel.num_classes, 1, 28, 28) and torch.bincount(y).tolist() == [3] * novel.num_classes
+    eps = fewshot.sample_episodes((X, y), way=5, shot=1, count=4, queries=2, seed=1)
+    assert all(torch.equal(ep.support_x, X[ep.support_idx]) for ep in eps)
+    pooled = fewshot.embed_pool(fewshot.raw_pixels, eps, X)
+    direct = fewshot.embed_episodes(fewshot.raw_pixels, eps)
+    assert all(torch.equal(a, c) and torch.equal(b, d) for (a, b), (c, d) in zip(pooled, direct, strict=True))
+    with pytest.raises(ValueError, match="image pool"):
+        fewshot.embed_pool(fewshot.raw_pixels, fewshot.sample_episodes(novel, 5, 1, 1), X)
