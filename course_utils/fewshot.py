@@ -199,23 +199,76 @@ def prototypical_loss(support: torch.Tensor, support_y: torch.Tensor, query: tor
     return torch.nn.functional.cross_entropy(logits, query_y), (logits.argmax(1) == query_y).float().mean().item()
 
 
-def train_protonet(net: torch.nn.Module, glyphs: GlyphSet, steps: int, way: int = 20, shot: int = 5,
-                   queries: int = 5, lr: float = 1e-3, seed: int = 0, progress: bool = True) -> list[float]:
-    """Episodic training of `net.features` with the prototypical loss; returns the loss per episode."""
+def matching_log_probs(support: torch.Tensor, support_y: torch.Tensor, query: torch.Tensor, way: int,
+                       temperature: float = 10.0) -> torch.Tensor:
+    """Matching networks (Vinyals et al., 2016): attention over the support set by cosine similarity, softmax,
+    and the attention-weighted vote of the support labels; returns log-probabilities [queries, way]."""
+    similarity = torch.nn.functional.normalize(query, dim=1) @ torch.nn.functional.normalize(support, dim=1).T
+    attention = (temperature * similarity).softmax(1)
+    return torch.log(attention @ torch.nn.functional.one_hot(support_y, way).float() + 1e-8)
+
+
+def matching_classify(support: torch.Tensor, support_y: torch.Tensor, query: torch.Tensor, way: int) -> torch.Tensor:
+    """Predicted query labels of a matching network (a `Classifier` for `score`)."""
+    return matching_log_probs(support, support_y, query, way).argmax(1)
+
+
+def train_episodic(net: torch.nn.Module, glyphs: GlyphSet, steps: int, method: str = "prototypical", way: int = 20,
+                   shot: int = 5, queries: int = 5, lr: float = 1e-3, seed: int = 0,
+                   progress: bool = True) -> list[float]:
+    """Episodic training of `net.features` with the prototypical or the matching loss; the loss per episode."""
     from tqdm.auto import tqdm
 
+    if method not in ("prototypical", "matching"):
+        raise ValueError(f"Unknown method {method!r}: choose 'prototypical' or 'matching'.")
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.0)
     losses = []
     net.train()
-    for step in tqdm(range(steps), desc="prototypical training", disable=not progress, leave=False):
+    for step in tqdm(range(steps), desc=f"{method} training", disable=not progress, leave=False):
         opt.param_groups[0]["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
         ep = sample_episode(glyphs, way, shot, queries, g)
         emb = net.features(torch.cat([ep.support_x, ep.query_x]))
-        loss, _ = prototypical_loss(emb[: len(ep.support_y)], ep.support_y, emb[len(ep.support_y) :], ep.query_y, way)
+        support, query = emb[: len(ep.support_y)], emb[len(ep.support_y) :]
+        if method == "prototypical":
+            loss, _ = prototypical_loss(support, ep.support_y, query, ep.query_y, way)
+        else:
+            loss = torch.nn.functional.nll_loss(matching_log_probs(support, ep.support_y, query, way), ep.query_y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         losses.append(loss.item())
     net.eval()
     return losses
+
+
+def adapt_head(head: torch.nn.Module, params: dict[str, torch.Tensor], support: torch.Tensor,
+               support_y: torch.Tensor, steps: int = 5, alpha: float = 0.5,
+               first_order: bool = True) -> dict[str, torch.Tensor]:
+    """MAML's inner loop on a classifier head: `steps` gradient steps of size `alpha` on the support loss,
+    written functionally (`torch.func.functional_call`) so the outer loop can differentiate through them."""
+    from torch.func import functional_call
+
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(functional_call(head, params, (support,)), support_y)
+        grads = torch.autograd.grad(loss, list(params.values()), create_graph=not first_order)
+        params = {name: p - alpha * g for (name, p), g in zip(params.items(), grads, strict=True)}
+    return params
+
+
+def anil_classifier(head: torch.nn.Module, steps: int = 10, alpha: float = 0.5) -> Classifier:
+    """A `Classifier` that adapts a copy of the meta-learned `head` on each episode's support embeddings."""
+    from torch.func import functional_call
+
+    def classify(support, support_y, query, way):
+        with torch.enable_grad():
+            start = {k: v.detach().requires_grad_() for k, v in head.named_parameters()}
+            params = adapt_head(head, start, support.detach(), support_y, steps, alpha)
+        return functional_call(head, params, (query,)).argmax(1)
+
+    return classify
+
+
+def train_protonet(net: torch.nn.Module, glyphs: GlyphSet, steps: int, **kwargs) -> list[float]:
+    """Episodic training with the prototypical loss (`train_episodic` with method="prototypical")."""
+    return train_episodic(net, glyphs, steps, method="prototypical", **kwargs)

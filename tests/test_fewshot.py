@@ -92,3 +92,35 @@ def test_glyph_pool_and_pool_embeddings_match_per_episode_embeddings(novel):
     assert all(torch.equal(a, c) and torch.equal(b, d) for (a, b), (c, d) in zip(pooled, direct, strict=True))
     with pytest.raises(ValueError, match="image pool"):
         fewshot.embed_pool(fewshot.raw_pixels, fewshot.sample_episodes(novel, 5, 1, 1), X)
+
+
+def test_matching_networks_vote_by_attention():
+    support = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1]])
+    log_probs = fewshot.matching_log_probs(support, torch.tensor([0, 1, 0]), torch.tensor([[1.0, 0.05]]), 2)
+    assert torch.allclose(log_probs.exp().sum(1), torch.ones(1), atol=1e-4)
+    assert fewshot.matching_classify(support, torch.tensor([0, 1, 0]), torch.tensor([[0.1, 1.0]]), 2).tolist() == [1]
+
+
+def test_episodic_training_lowers_the_loss(novel):
+    from course_utils.models import GlyphNet
+
+    for method in ("prototypical", "matching"):
+        net = GlyphNet(10, widths=(4, 8, 8, 8), seed=0)
+        losses = fewshot.train_episodic(net, novel, steps=30, method=method, way=5, shot=2, queries=3, lr=3e-3,
+                                        progress=False)
+        assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5, method
+    with pytest.raises(ValueError, match="Unknown method"):
+        fewshot.train_episodic(net, novel, steps=1, method="maml")
+
+
+def test_inner_loop_adapts_the_head_and_first_order_cuts_the_graph():
+    head = torch.nn.Linear(2, 2)
+    torch.nn.init.zeros_(head.weight)
+    torch.nn.init.zeros_(head.bias)
+    support, support_y = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 1])
+    params = dict(head.named_parameters())
+    adapted = fewshot.adapt_head(head, params, support, support_y, steps=3, alpha=1.0, first_order=False)
+    assert adapted["weight"][0, 0] > 0 and adapted["weight"][1, 1] > 0  # moved towards the support labels
+    assert adapted["weight"].grad_fn is not None  # second order: differentiable w.r.t. the initial head
+    predictions = fewshot.anil_classifier(head, steps=3, alpha=1.0)(support, support_y, support, 2)
+    assert predictions.tolist() == [0, 1] and head.weight.abs().sum() == 0  # the meta-learned head is untouched
