@@ -13,7 +13,7 @@ from torch import nn
 
 from course_utils import augment as aug
 from course_utils.glyphs import printed_digits
-from course_utils.models import GlyphNet
+from course_utils.models import GlyphNet, seeded
 
 SIZE = 16  # side of the images in the adaptation experiments: small enough to train from scratch live
 WIDTHS = (16, 32, 64, 64)  # a small GlyphNet, trained from scratch on the source domain
@@ -89,12 +89,12 @@ def dann_lambda(progress: float, gamma: float = 10.0) -> float:
 
 def domain_classifier(num_features: int, width: int = 1024, seed: int = 0) -> nn.Module:
     """A wide two-layer discriminator with dropout, which outputs one logit: target (1) or source (0)."""
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Linear(num_features, width), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(width, width), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(width, 1),
-    )
+    with seeded(seed):  # its own initial weights, without touching the global generator
+        return nn.Sequential(
+            nn.Linear(num_features, width), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(width, width), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(width, 1),
+        )
 
 
 def domain_gap(source_features: torch.Tensor, target_features: torch.Tensor, seed: int = 0) -> float:

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from course_utils import augment as aug
 from course_utils.glyphs import GlyphSet
+from course_utils.learning_rates import schedule_factor
 
 # Episodes show each letter with the variation GlyphNet was pre-trained under (position, size, tilt, elastic
 # distortion, stroke width, blur, low resolution, clutter): raw pixels then no longer match across renders.
@@ -217,8 +219,6 @@ def train_episodic(net: torch.nn.Module, glyphs: GlyphSet, steps: int, method: s
                    shot: int = 5, queries: int = 5, lr: float = 1e-3, seed: int = 0,
                    progress: bool = True) -> list[float]:
     """Episodic training of `net.features` with the prototypical or the matching loss; the loss per episode."""
-    from tqdm.auto import tqdm
-
     if method not in ("prototypical", "matching"):
         raise ValueError(f"Unknown method {method!r}: choose 'prototypical' or 'matching'.")
     g = torch.Generator().manual_seed(seed)
@@ -226,7 +226,7 @@ def train_episodic(net: torch.nn.Module, glyphs: GlyphSet, steps: int, method: s
     losses = []
     net.train()
     for step in tqdm(range(steps), desc=f"{method} training", disable=not progress, leave=False):
-        opt.param_groups[0]["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+        opt.param_groups[0]["lr"] = lr * schedule_factor("cosine", step, steps)
         ep = sample_episode(glyphs, way, shot, queries, g)
         emb = net.features(torch.cat([ep.support_x, ep.query_x]))
         support, query = emb[: len(ep.support_y)], emb[len(ep.support_y) :]
@@ -267,8 +267,3 @@ def anil_classifier(head: torch.nn.Module, steps: int = 10, alpha: float = 0.5) 
         return functional_call(head, params, (query,)).argmax(1)
 
     return classify
-
-
-def train_protonet(net: torch.nn.Module, glyphs: GlyphSet, steps: int, **kwargs) -> list[float]:
-    """Episodic training with the prototypical loss (`train_episodic` with method="prototypical")."""
-    return train_episodic(net, glyphs, steps, method="prototypical", **kwargs)

@@ -77,7 +77,7 @@ def lr_find(
     against log learning rate) before its minimum: large enough to learn quickly, well below the
     rates where training blows up.
     """
-    from course_utils.training import DEVICE, make_optimizer
+    from course_utils.training import DEVICE, make_optimizer  # here: `training` imports this module
 
     X, y = data
     if len(X) != len(y) or len(X) == 0:
