@@ -40,6 +40,21 @@ class Episode:
     def way(self) -> int:
         return len(self.classes)
 
+    @property
+    def shot(self) -> int:
+        return len(self.support_y) // self.way
+
+    def with_shots(self, shot: int) -> Episode:
+        """The same episode with only the first `shot` support images of each class: same classes, same queries.
+
+        Comparing 1, 5 and 10 shots on such nested episodes measures the effect of the shots alone.
+        """
+        if not 1 <= shot <= self.shot:
+            raise ValueError(f"This episode has {self.shot} shots per class; ask for 1 to {self.shot} (got {shot}).")
+        keep = (torch.arange(self.way) * self.shot).repeat_interleave(shot) + torch.arange(shot).repeat(self.way)
+        return Episode(self.support_x[keep], self.support_y[keep], self.query_x, self.query_y, self.classes,
+                       None if self.support_idx is None else self.support_idx[keep], self.query_idx)
+
 
 def sample_episode(glyphs: GlyphSet, way: int, shot: int, queries: int, generator: torch.Generator,
                    cfg: aug.AugmentConfig = EPISODE_AUGMENT) -> Episode:

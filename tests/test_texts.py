@@ -37,3 +37,16 @@ def test_minilm_embeddings_are_normalised_and_meaningful():
     assert emb.shape == (3, 384)
     assert torch.allclose(emb.norm(dim=1), torch.ones(3), atol=1e-5)
     assert emb[0] @ emb[1] > emb[0] @ emb[2] + 0.1
+
+
+def test_embed_returns_rows_in_input_order_whatever_the_lengths():
+    sentences = ["A much longer sentence about the data model, special methods and attribute access in classes.",
+                 "Short.", "A sentence of middling length about loops."]
+    together = texts.embed(sentences, batch_size=2)
+    one_by_one = torch.cat([texts.embed([s]) for s in sentences])
+    assert torch.allclose(together, one_by_one, atol=1e-5)
+
+
+def test_embed_rejects_a_bare_string():
+    with pytest.raises(TypeError, match=r"embed\(\[text\]\)"):
+        texts.embed("for loops")

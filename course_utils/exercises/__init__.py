@@ -7,6 +7,7 @@ crash inside the learner's code is reported, not re-raised.
 
 from course_utils.exercises.adaptation import check_gradient_reversal, check_pseudo_label_selection
 from course_utils.exercises.core import NOT_DONE, Verdict
+from course_utils.exercises.fewshot import check_episode_sampler, check_prototypes
 from course_utils.exercises.finetuning import check_cosine_schedule, check_param_groups
 from course_utils.exercises.strategies import STRATEGY_SCENARIOS, check_strategy_choices, check_trainable_fraction
 from course_utils.exercises.transfer import (
@@ -22,8 +23,10 @@ __all__ = [
     "TRANSFER_TYPE_SCENARIOS",
     "Verdict",
     "check_cosine_schedule",
+    "check_episode_sampler",
     "check_gradient_reversal",
     "check_param_groups",
+    "check_prototypes",
     "check_pseudo_label_selection",
     "check_strategy_choices",
     "check_trainable_fraction",
