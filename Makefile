@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)  # containers and Binder often run as root
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600
 
-.PHONY: install lab test test-unit test-notebooks test-seeds bench pretrain lint execute student slides quizzes clean
+.PHONY: install browser lab test test-unit test-notebooks test-seeds check-seeds bench pretrain lint execute student slides quizzes clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,17 +23,27 @@ lab: install  ## start JupyterLab on notebooks/ (PORT=8888, IP=127.0.0.1 by defa
 	@echo "Starting JupyterLab on http://$(IP):$(PORT)/lab  (the URL with its token follows; Ctrl-C stops it)"
 	$(BIN)/jupyter lab --no-browser --ip=$(IP) --port=$(PORT) --ServerApp.root_dir=notebooks $(ROOT_FLAG)
 
-test: install  ## unit tests, then every notebook through nbval
-	$(BIN)/python -m pytest tests $(NBVAL) notebooks
+browser:  ## Debian's Chromium for the browser test (installed with apt-get when run as root)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	  else \
+	    echo "No chromium: the browser test will be skipped. Install your system's chromium package to run it."; \
+	  fi; }
 
-test-unit: install
-	$(BIN)/python -m pytest tests
+test: install browser  ## unit tests, the browser test, then every notebook through nbval, all with the network cut
+	tests/offline.sh $(BIN)/python -m pytest tests $(NBVAL) notebooks
+
+test-unit: install browser
+	tests/offline.sh $(BIN)/python -m pytest tests
 
 test-notebooks: install
-	$(BIN)/python -m pytest $(NBVAL) notebooks
+	tests/offline.sh $(BIN)/python -m pytest $(NBVAL) notebooks
 
-test-seeds: install  ## run every notebook's asserted claims with COURSE_SEED=1..3 (slow)
+check-seeds: install  ## every notebook's asserted claims with COURSE_SEED=1..3, and which held (slow)
 	$(BIN)/python bench/run_notebooks.py --seeds 1 2 3
+
+test-seeds: check-seeds
 
 bench: install  ## per-notebook time and peak memory, and the course's speed ratios
 	$(BIN)/python bench/run_notebooks.py

@@ -6,7 +6,8 @@
     python bench/run_notebooks.py notebooks/03_*.ipynb --seeds 1 2
 
 A notebook reads its seed from the environment variable COURSE_SEED in its `parameters` cell, so
-`--seeds` needs no notebook rewriting. The asserts in a notebook are the lesson's claims: a failing
+`--seeds` needs no notebook rewriting. The asserts in a notebook are the lesson's claims (the `claims`
+column: how many held, of how many the notebook makes; a run stops at its first failing one): a failing
 one is reported with its cell, error name and message. The exit status is non-zero only when a
 notebook fails; running over the time budget is flagged, never fatal, because timings are noisy.
 """
@@ -110,6 +111,18 @@ class Run:
     error: str | None = None  # "ErrorName: message", None if every cell ran
     cell: int | None = None  # 1-based position of the failing cell in the notebook
     line: str = ""  # the failing line, when the traceback shows it
+    claims: dict[int, int] | None = None  # `assert` statements per code cell (1-based position): the claims
+
+    @property
+    def claims_total(self) -> int:
+        return sum((self.claims or {}).values())
+
+    @property
+    def claims_held(self) -> int:
+        """Claims in the cells that ran to the end: all of them when the run passed."""
+        if self.ok:
+            return self.claims_total
+        return sum(n for cell, n in (self.claims or {}).items() if self.cell is None or cell < self.cell)
 
     @property
     def ok(self) -> bool:
@@ -126,6 +139,15 @@ def _failing_line(traceback: list[str]) -> str:
     return arrows[-1] if arrows else ""
 
 
+_ASSERT = re.compile(r"^\s*assert\b", re.MULTILINE)
+
+
+def claim_cells(nb: nbformat.NotebookNode) -> dict[int, int]:
+    """How many `assert` statements (the lesson's claims) each code cell holds, by 1-based cell position."""
+    counts = {i: len(_ASSERT.findall(c.source)) for i, c in enumerate(nb.cells, 1) if c.cell_type == "code"}
+    return {i: n for i, n in counts.items() if n}
+
+
 def kernel_env(seed: int | None) -> dict[str, str]:
     """The kernel's environment: ours, offline, and with COURSE_SEED set only when asked for."""
     env = dict(os.environ)
@@ -140,6 +162,7 @@ def run_notebook(path: Path, seed: int | None, write: bool) -> Run:
     """Execute every cell of `path` in a fresh kernel started in the notebook's folder."""
     run = Run(path, seed)
     nb = nbformat.read(path, as_version=4)
+    run.claims = claim_cells(nb)
     memory: list[PeakMemory] = []
     current: dict = {"cell": None, "error": (None, "", "")}
 
@@ -226,8 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         print("Writing each notebook that runs cleanly back in place, with its outputs.")
     names = [_name(p) for p in paths]
-    widths = [max(8, *map(len, names)), 4, 8, 9]  # the status column is not padded
-    header = _row(["notebook", "seed", "time (s)", "peak (MB)", "status"], widths)
+    widths = [max(8, *map(len, names)), 4, 8, 9, 6]  # the status column is not padded
+    header = _row(["notebook", "seed", "time (s)", "peak (MB)", "claims", "status"], widths)
     print(header)
     print("-" * len(header))
 
@@ -243,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             if run.seconds > BUDGET_NOTEBOOK_S:
                 status += f"  over budget ({BUDGET_NOTEBOOK_S} s)"
             seed_text = "-" if seed is None else str(seed)
-            cells = [name, seed_text, f"{run.seconds:.1f}", f"{run.peak_bytes / 2**20:.0f}", status]
+            claims = f"{run.claims_held}/{run.claims_total}"
+            cells = [name, seed_text, f"{run.seconds:.1f}", f"{run.peak_bytes / 2**20:.0f}", claims, status]
             print(_row(cells, widths), flush=True)
 
     print("-" * len(header))
@@ -257,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"all runs: {sum(r.seconds for r in runs):.1f} s")
     peak = max(r.peak_bytes for r in runs)
     print(f"highest peak memory: {peak / 2**20:.0f} MB")
+
+    held, total = sum(r.claims_held for r in runs), sum(r.claims_total for r in runs)
+    print(f"asserted claims held: {held} of {total}" + ("" if len(seeds) == 1 else f" over {len(seeds)} seeds"))
 
     failed = [r for r in runs if not r.ok]
     if failed:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import matplotlib
@@ -63,6 +64,13 @@ class GlyphSet:
     @property
     def num_classes(self) -> int:
         return len(self.chars)
+
+    @cached_property
+    def class_rows(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(rows sorted by class, images per class, first sorted row of each class): computed once per set."""
+        order = torch.argsort(self.labels, stable=True)
+        counts = torch.bincount(self.labels, minlength=self.num_classes)
+        return order, counts, torch.cumsum(counts, 0) - counts
 
     def select_classes(self, keep: list[int]) -> GlyphSet:
         """The glyphs of the classes `keep`, relabelled 0..len(keep)-1 in that order."""
@@ -219,9 +227,7 @@ def sample_batch(
     glyphs: GlyphSet, batch_size: int, cfg: AugmentConfig, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A fresh augmented batch: classes drawn uniformly, then one of that class's renders."""
-    order = torch.argsort(glyphs.labels, stable=True)
-    counts = torch.bincount(glyphs.labels, minlength=glyphs.num_classes)
-    starts = torch.cumsum(counts, 0) - counts
+    order, counts, starts = glyphs.class_rows
     y = torch.randint(glyphs.num_classes, (batch_size,), generator=generator)
     pick = (torch.rand(batch_size, generator=generator) * counts[y]).long()
     rows = order[starts[y] + pick]

@@ -133,6 +133,8 @@ def test_run_all_then_answer_the_quiz_wrong_then_right(jupyterlab):
         try:
             page.goto(jupyterlab["url"], timeout=90_000)
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+            # Run All only once the kernel is connected and idle: earlier, JupyterLab may drop the request.
+            page.locator(".jp-StatusBar-TextItem", has_text="| Idle").first.wait_for(timeout=90_000)
             page.locator(".lm-MenuBar-item", has_text="Run").first.click()
             page.locator('li.lm-Menu-item[data-command="runmenu:run-all"]').click()
 
