@@ -45,9 +45,8 @@ check-seeds: install  ## every notebook's asserted claims with COURSE_SEED=1..3,
 
 test-seeds: check-seeds
 
-bench: install  ## per-notebook time and peak memory, and the course's speed ratios
-	$(BIN)/python bench/run_notebooks.py
-	$(BIN)/python bench/ratios.py
+bench: install  ## per-notebook time and peak memory, the speed ratios, against the targets; writes bench/RESULTS.md
+	$(BIN)/python bench/report.py --results bench/RESULTS.md
 
 pretrain: install  ## rebuild data/glyphnet.pt (a few minutes)
 	$(BIN)/python -m course_utils.pretrain

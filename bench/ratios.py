@@ -28,6 +28,7 @@ from sklearn.datasets import load_digits
 from course_utils import augment, checkpoints, digits, glyphs, models, training
 
 BATCH_SIZE = 64
+FIGURES: dict[str, float] = {}  # the last measured ratios, by name, for bench/report.py
 
 
 HEAD_LR = 1e-2  # learning rate of the linear head in (c), the same on both sides
@@ -94,6 +95,8 @@ def data_vs_step(repeats: int) -> list[tuple[str, str, str, str]]:
     wild = timed(lambda: digits.present(images8, "wild", seed=0), repeats=3)
     wild_us = 1e6 * median(wild) / len(images8)
     step_us = 1000 * median_ms(step) / BATCH_SIZE
+    FIGURES["data / step"] = median(gen) / median(step)
+    FIGURES["wild presentation / step, per image"] = wild_us / step_us
     return [
         ("(a)", f"augmented glyph batch of {BATCH_SIZE} ({background.num_classes} classes)",
          f"{median_ms(gen):.1f} ms", ""),
@@ -122,6 +125,7 @@ def fit_vs_plain(steps: int, repeats: int) -> list[tuple[str, str, str, str]]:
             train_step(net, opt, X[rows], y[rows])
 
     course, plain = alternate(course_loop, plain_loop, repeats, warm_up=False)  # (a) warmed up torch
+    FIGURES["fit / plain"] = median(course) / median(plain)
     return [
         ("(b)", f"training.fit, {steps} steps of {BATCH_SIZE} (progress=False)", f"{median(course):.2f} s", ""),
         ("", f"hand-written AdamW loop, {steps} steps of {BATCH_SIZE}", f"{median(plain):.2f} s", ""),
@@ -151,6 +155,7 @@ def cached_vs_frozen(epochs: int, repeats: int, lr: float) -> list[tuple[str, st
     test_features = training.extract_features(pretrained, data.X_test, cache=False)
     acc_cached = training.evaluate(trained["cached"], test_features, data.y_test)
     acc_frozen = training.evaluate(trained["frozen"], data.X_test, data.y_test)
+    FIGURES["frozen / cached"] = median(t_frozen) / median(t_cached)
     return [
         ("(c)", f"cached features + linear head, {epochs} epochs ({steps} steps, lr {lr:g})",
          f"{median(t_cached):.2f} s", f"acc {acc_cached:.3f}"),

@@ -227,6 +227,45 @@ def _row(cells: list[str], widths: list[int]) -> str:
     return "  ".join([*padded, status])
 
 
+def run_all(paths: list[Path], seeds: list[int | None], write: bool, whole_course: bool) -> list[Run]:
+    """Run every notebook once per seed, printing one row per run and the totals; the runs."""
+    names = [_name(p) for p in paths]
+    widths = [max(8, *map(len, names)), 4, 8, 9, 6]  # the status column is not padded
+    header = _row(["notebook", "seed", "time (s)", "peak (MB)", "claims", "status"], widths)
+    print(header)
+    print("-" * len(header))
+
+    runs: list[Run] = []
+    for seed in seeds:
+        for path, name in zip(paths, names, strict=True):
+            run = run_notebook(path, seed, write)
+            runs.append(run)
+            if run.ok:
+                status = "ok, written" if write else "ok"
+            else:
+                status = f"FAIL in cell {run.cell or '?'}" + (", not written" if write else "")
+            if run.seconds > BUDGET_NOTEBOOK_S:
+                status += f"  over budget ({BUDGET_NOTEBOOK_S} s)"
+            seed_text = "-" if seed is None else str(seed)
+            claims = f"{run.claims_held}/{run.claims_total}"
+            cells = [name, seed_text, f"{run.seconds:.1f}", f"{run.peak_bytes / 2**20:.0f}", claims, status]
+            print(_row(cells, widths), flush=True)
+
+    print("-" * len(header))
+    for seed in seeds:
+        total = sum(r.seconds for r in runs if r.seed == seed)
+        label = f"{len(paths)} notebook{'s' * (len(paths) != 1)}" if not whole_course else "whole course"
+        label += "" if seed is None else f", seed {seed}"
+        note = f"  over budget ({BUDGET_COURSE_S} s)" if total > BUDGET_COURSE_S else ""
+        print(f"{label}: {total:.1f} s (course budget {BUDGET_COURSE_S} s){note}")
+    if len(seeds) > 1:
+        print(f"all runs: {sum(r.seconds for r in runs):.1f} s")
+    peak = max(r.peak_bytes for r in runs)
+    print(f"highest peak memory: {peak / 2**20:.0f} MB")
+
+    return runs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: notebooks/*.ipynb)")
@@ -248,40 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Kernel: python3 on {sys.executable}; one fresh kernel per run; cell timeout {CELL_TIMEOUT_S} s.")
     if args.write:
         print("Writing each notebook that runs cleanly back in place, with its outputs.")
-    names = [_name(p) for p in paths]
-    widths = [max(8, *map(len, names)), 4, 8, 9, 6]  # the status column is not padded
-    header = _row(["notebook", "seed", "time (s)", "peak (MB)", "claims", "status"], widths)
-    print(header)
-    print("-" * len(header))
-
-    runs: list[Run] = []
-    for seed in seeds:
-        for path, name in zip(paths, names, strict=True):
-            run = run_notebook(path, seed, args.write)
-            runs.append(run)
-            if run.ok:
-                status = "ok, written" if args.write else "ok"
-            else:
-                status = f"FAIL in cell {run.cell or '?'}" + (", not written" if args.write else "")
-            if run.seconds > BUDGET_NOTEBOOK_S:
-                status += f"  over budget ({BUDGET_NOTEBOOK_S} s)"
-            seed_text = "-" if seed is None else str(seed)
-            claims = f"{run.claims_held}/{run.claims_total}"
-            cells = [name, seed_text, f"{run.seconds:.1f}", f"{run.peak_bytes / 2**20:.0f}", claims, status]
-            print(_row(cells, widths), flush=True)
-
-    print("-" * len(header))
-    for seed in seeds:
-        total = sum(r.seconds for r in runs if r.seed == seed)
-        label = f"{len(paths)} notebook{'s' * (len(paths) != 1)}" if args.notebooks else "whole course"
-        label += "" if seed is None else f", seed {seed}"
-        note = f"  over budget ({BUDGET_COURSE_S} s)" if total > BUDGET_COURSE_S else ""
-        print(f"{label}: {total:.1f} s (course budget {BUDGET_COURSE_S} s){note}")
-    if len(seeds) > 1:
-        print(f"all runs: {sum(r.seconds for r in runs):.1f} s")
-    peak = max(r.peak_bytes for r in runs)
-    print(f"highest peak memory: {peak / 2**20:.0f} MB")
-
+    runs = run_all(paths, seeds, args.write, whole_course=not args.notebooks)
     held, total = sum(r.claims_held for r in runs), sum(r.claims_total for r in runs)
     print(f"asserted claims held: {held} of {total}" + ("" if len(seeds) == 1 else f" over {len(seeds)} seeds"))
 

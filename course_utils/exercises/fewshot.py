@@ -96,7 +96,8 @@ def check_episode_sampler(sample: Callable[[torch.Tensor, int, int, int, torch.G
         seen_classes.add(tuple(labels[support[::shot]].tolist()))
         if way == 12:  # every class is in the episode: only the choice of images can vary
             full_supports.add(tuple(sorted(support.tolist())))
-        repeat, problem = call_learner(sample, labels.clone(), way, shot, queries, torch.Generator().manual_seed(100 + i))
+        again = torch.Generator().manual_seed(100 + i)
+        repeat, problem = call_learner(sample, labels.clone(), way, shot, queries, again)
         if problem or any(not torch.equal(torch.as_tensor(a).long().flatten(), torch.as_tensor(b).long().flatten())
                           for a, b in zip(answer, repeat, strict=True)):
             return verdict(False, "The same generator seed must give the same episode: draw every random number "
