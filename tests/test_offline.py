@@ -68,8 +68,8 @@ import pkgutil
 import torch
 
 import course_utils
-from course_utils import (checkpoints, digits, fewshot, glyphs, models, progress, quiz, quiz_widget, texts,
-                          training)
+from course_utils import (checkpoints, digits, fewshot, glyphs, models, pretrain_ssl, progress, quiz, quiz_widget,
+                          texts, training)
 
 for module in pkgutil.walk_packages(course_utils.__path__, "course_utils."):
     importlib.import_module(module.name)
@@ -77,6 +77,8 @@ letters = glyphs.background_alphabets()
 novel = glyphs.evaluation_alphabets()
 hand = digits.handwritten_digits("wild")
 net = checkpoints.load_glyphnet()
+for method in pretrain_ssl.METHODS:
+    pretrain_ssl.load_pretrained(method)
 training.fit(models.new_head(net, 10), (hand.X_train[:64], hand.y_train[:64]), steps=2, progress=False)
 models.resnet18_for_glyphs(10)  # default: no weights, no download
 fewshot.evaluate_episodes(net.features, novel, way=5, shot=1, episodes=2)

@@ -9,6 +9,7 @@ from course_utils.exercises.adaptation import check_gradient_reversal, check_pse
 from course_utils.exercises.core import NOT_DONE, Verdict
 from course_utils.exercises.fewshot import check_episode_sampler, check_prototypes
 from course_utils.exercises.finetuning import check_cosine_schedule, check_param_groups
+from course_utils.exercises.pretraining import check_mask_patches, check_nt_xent
 from course_utils.exercises.strategies import STRATEGY_SCENARIOS, check_strategy_choices, check_trainable_fraction
 from course_utils.exercises.transfer import (
     TRANSFER_TYPE_SCENARIOS,
@@ -25,6 +26,8 @@ __all__ = [
     "check_cosine_schedule",
     "check_episode_sampler",
     "check_gradient_reversal",
+    "check_mask_patches",
+    "check_nt_xent",
     "check_param_groups",
     "check_prototypes",
     "check_pseudo_label_selection",
