@@ -254,7 +254,7 @@ def run_all(paths: list[Path], seeds: list[int | None], write: bool, whole_cours
     print("-" * len(header))
     for seed in seeds:
         total = sum(r.seconds for r in runs if r.seed == seed)
-        label = f"{len(paths)} notebook{'s' * (len(paths) != 1)}" if not whole_course else "whole course"
+        label = "whole course" if whole_course else f"{len(paths)} notebook{'s' * (len(paths) != 1)}"
         label += "" if seed is None else f", seed {seed}"
         note = f"  over budget ({BUDGET_COURSE_S} s)" if total > BUDGET_COURSE_S else ""
         print(f"{label}: {total:.1f} s (course budget {BUDGET_COURSE_S} s){note}")

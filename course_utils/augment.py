@@ -44,9 +44,9 @@ def _uniform(n: int, low: float, high: float, g: torch.Generator) -> torch.Tenso
     return low + (high - low) * torch.rand(n, generator=g)
 
 
-def _max3x3(x: torch.Tensor, pad_value: float, pick) -> torch.Tensor:
+def _over3x3(x: torch.Tensor, pad_value: float, pick) -> torch.Tensor:
     """`pick` (torch.maximum or torch.minimum) over each pixel's 3x3 neighbourhood, by shifted slices: the same
-    result as a 3x3 max-pool with stride 1, several times faster on small images."""
+    result as a 3x3 max-pool (or min-pool) with stride 1, several times faster on small images."""
     p = F.pad(x, (1, 1, 1, 1), value=pad_value)
     rows = pick(pick(p[..., :, :-2], p[..., :, 1:-1]), p[..., :, 2:])
     return pick(pick(rows[..., :-2, :], rows[..., 1:-1, :]), rows[..., 2:, :])
@@ -54,8 +54,8 @@ def _max3x3(x: torch.Tensor, pad_value: float, pick) -> torch.Tensor:
 
 def _stroke_width(x: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
     """Thin (amount < 0) or thicken (amount > 0) strokes by blending with an eroded / dilated copy."""
-    dilated = _max3x3(x, float("-inf"), torch.maximum)
-    eroded = _max3x3(x, float("inf"), torch.minimum)
+    dilated = _over3x3(x, float("-inf"), torch.maximum)
+    eroded = _over3x3(x, float("inf"), torch.minimum)
     a = amount.view(-1, 1, 1, 1)
     return torch.where(a > 0, x + a * (dilated - x), x + (-a) * (eroded - x))
 
@@ -68,8 +68,9 @@ def _low_res(x: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
     return x
 
 
-_BASE_GRID = F.affine_grid(torch.eye(2, 3)[None], [1, 1, IMAGE_SIZE, IMAGE_SIZE], align_corners=False)
-_BASE_GRID = torch.cat([_BASE_GRID, torch.ones(1, IMAGE_SIZE, IMAGE_SIZE, 1)], -1).view(1, -1, 3)  # (x, y, 1) rows
+# The (x, y, 1) output coordinates of every pixel, [1, 784, 3]: what F.affine_grid multiplies by theta.
+_BASE_GRID = torch.cat([F.affine_grid(torch.eye(2, 3)[None], [1, 1, IMAGE_SIZE, IMAGE_SIZE], align_corners=False),
+                        torch.ones(1, IMAGE_SIZE, IMAGE_SIZE, 1)], -1).view(1, -1, 3)
 
 
 # Bicubic upsampling is linear: row k of this [16, 784] matrix is the 28x28 upsampling of the k-th 4x4 basis image,

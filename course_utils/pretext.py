@@ -4,7 +4,7 @@ linear-probe protocol that compares encoders on the handwritten digits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -59,26 +59,39 @@ def projection_head(dim: int = 128, out: int = 64, seed: int = 0) -> nn.Module:
         return nn.Sequential(nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, out))
 
 
-def train_simclr(encoder: GlyphNet, glyphs: GlyphSet, steps: int, batch_size: int = 128, lr: float = 2e-3,
-                 temperature: float = 0.2, cfg: aug.AugmentConfig = VIEWS, seed: int = 0,
-                 progress: bool = True) -> list[float]:
-    """Contrastive pre-training of `encoder.features` on unlabelled glyphs; the loss of every step."""
-    head = projection_head(encoder.feature_dim, seed=seed)
-    params = [p for n, p in encoder.named_parameters() if not n.startswith("head.")] + list(head.parameters())
+def _pretrain_loop(encoder: GlyphNet, extra: nn.Module, batch_loss: Callable[[torch.Generator], torch.Tensor],
+                   steps: int, lr: float, seed: int, desc: str, progress: bool) -> list[float]:
+    """What both pretext tasks share: AdamW over the encoder's blocks (not its unused head) and `extra` (a
+    projection head or a decoder), warm-up then cosine, one `batch_loss(generator)` per step; the losses."""
+    params = [p for n, p in encoder.named_parameters() if not n.startswith("head.")] + list(extra.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     g, losses = torch.Generator().manual_seed(seed), []
     encoder.train()
-    for step in tqdm(range(steps), desc="SimCLR", disable=not progress, leave=False):
+    extra.train()
+    for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
         opt.param_groups[0]["lr"] = lr * schedule_factor("cosine", step, steps, warmup=min(50, steps // 10))
-        v1, v2 = two_views(unlabelled_batch(glyphs, batch_size, g), cfg, g)
-        z = head(encoder.features(torch.cat([v1, v2])))
-        loss = nt_xent(z[:batch_size], z[batch_size:], temperature)
+        loss = batch_loss(g)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         losses.append(loss.item())
     encoder.eval()
+    extra.eval()
     return losses
+
+
+def train_simclr(encoder: GlyphNet, glyphs: GlyphSet, steps: int, batch_size: int = 128, lr: float = 2e-3,
+                 temperature: float = 0.2, cfg: aug.AugmentConfig = VIEWS, seed: int = 0,
+                 progress: bool = True) -> list[float]:
+    """Contrastive pre-training of `encoder.features` on unlabelled glyphs; the loss of every step."""
+    head = projection_head(encoder.feature_dim, seed=seed)
+
+    def batch_loss(g: torch.Generator) -> torch.Tensor:
+        v1, v2 = two_views(unlabelled_batch(glyphs, batch_size, g), cfg, g)
+        z = head(encoder.features(torch.cat([v1, v2])))
+        return nt_xent(z[:batch_size], z[batch_size:], temperature)
+
+    return _pretrain_loop(encoder, head, batch_loss, steps, lr, seed, "SimCLR", progress)
 
 
 def mask_patches(x: torch.Tensor, ratio: float, generator: torch.Generator,
@@ -116,23 +129,13 @@ def train_masked(encoder: GlyphNet, decoder: Decoder, glyphs: GlyphSet, steps: i
     and the decoder must draw the clean, centred glyph (the same letter in the same font, undistorted). Redrawing
     the view itself was too easy to teach anything (the probe stayed at random-init level); predicting the
     hidden parts *and* undoing the distortion needs features of the letter. Returns the loss of every step."""
-    params = [p for n, p in encoder.named_parameters() if not n.startswith("head.")] + list(decoder.parameters())
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
-    g, losses = torch.Generator().manual_seed(seed), []
-    encoder.train()
-    decoder.train()
-    for step in tqdm(range(steps), desc="masked patches", disable=not progress, leave=False):
-        opt.param_groups[0]["lr"] = lr * schedule_factor("cosine", step, steps, warmup=min(50, steps // 10))
+
+    def batch_loss(g: torch.Generator) -> torch.Tensor:
         base = unlabelled_batch(glyphs, batch_size, g)
         masked, _ = mask_patches(aug.augment(base, cfg, g), ratio, g)
-        loss = F.mse_loss(decoder(encoder.features(masked)), aug.augment(base, aug.NONE, g))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    encoder.eval()
-    decoder.eval()
-    return losses
+        return F.mse_loss(decoder(encoder.features(masked)), aug.augment(base, aug.NONE, g))
+
+    return _pretrain_loop(encoder, decoder, batch_loss, steps, lr, seed, "masked patches", progress)
 
 
 def linear_probe(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,

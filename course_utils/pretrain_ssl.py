@@ -76,7 +76,10 @@ def measure_claim(method: str, seeds: tuple[int, ...] = CHECK_SEEDS, steps: int 
     notebook's claim: at least `CLAIM_MARGIN` better at every labelled size."""
     rows, trained = [], trained or {}
     for seed in seeds:
-        encoder, meta = trained[seed] if seed in trained else pretrain(method, steps, seed, progress=False)[::2]
+        if seed in trained:
+            encoder, meta = trained[seed]
+        else:
+            encoder, _, meta = pretrain(method, steps, seed, progress=False)
         ours = pretext.probe_encoder(encoder, seed=seed)
         random = pretext.probe_encoder(GlyphNet(num_classes=1, widths=WIDTHS, seed=seed), seed=seed)
         rows.append({"seed": seed, "trained": ours, "random": random, "seconds": meta["train_seconds"],
@@ -163,20 +166,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("method", choices=METHODS)
     parser.add_argument("--seed", type=int, default=0, help="seed of the shipped checkpoint")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the course's)")
-    parser.add_argument("--check-seeds", type=int, nargs="*", default=list(CHECK_SEEDS),
-                        help="seeds for which the claim is measured and written in the model card")
+    parser.add_argument("--check-seeds", type=int, nargs="+", default=list(CHECK_SEEDS),
+                        help="seeds for which the claim is measured and written in the model card (at least one)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     out = checkpoint_path(args.method) if args.out is None else args.out
     encoder, decoder, meta = pretrain(args.method, args.steps, args.seed)
     state = {"encoder": encoder.state_dict()} | ({"decoder": decoder.state_dict()} if decoder is not None else {})
     print(f"Trained in {meta['train_seconds']} s; measuring the claim for seeds {args.check_seeds}:")
-    claims = measure_claim(args.method, tuple(args.check_seeds), args.steps,
-                           trained={args.seed: (encoder, meta)}) if args.check_seeds else []
+    claims = measure_claim(args.method, tuple(args.check_seeds), args.steps, trained={args.seed: (encoder, meta)})
     meta["claims"] = [{"seed": c["seed"], "holds": c["holds"]} for c in claims]
     digest = save_checkpoint(out, state, meta)
-    if claims:
-        out.with_suffix(".md").write_text(model_card(meta, digest, claims))
+    out.with_suffix(".md").write_text(model_card(meta, digest, claims))
     print(f"Saved {out} (sha256 {digest[:12]}...).")
 
 

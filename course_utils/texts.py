@@ -218,6 +218,7 @@ def embed(texts: list[str], batch_size: int = 64, max_length: int = 128, progres
         out[rows] = torch.nn.functional.normalize((tokens * mask).sum(1) / mask.sum(1), dim=1)
     return out
 
+
 if __name__ == "__main__":
     corpus_rows = build_corpus()
     write_corpus(corpus_rows)

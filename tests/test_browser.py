@@ -39,9 +39,18 @@ try:
 except ImportError:  # pragma: no cover - requirements.txt installs it
     sync_playwright = None
 
-_MISSING = ("playwright is not installed (pip install -r requirements.txt)" if sync_playwright is None
-            else f"no Chromium at {CHROMIUM}: run `make browser` (Debian: apt-get install chromium)"
-            if not Path(CHROMIUM).exists() else None)
+
+
+def _missing() -> str | None:
+    """Why the browser test cannot run here, or None."""
+    if sync_playwright is None:
+        return "playwright is not installed (pip install -r requirements.txt)"
+    if not Path(CHROMIUM).exists():
+        return f"no Chromium at {CHROMIUM}: run `make browser` (Debian: apt-get install chromium)"
+    return None
+
+
+_MISSING = _missing()
 if _MISSING and os.environ.get("COURSE_REQUIRE_BROWSER") == "1":
     raise RuntimeError(f"The browser test is required here (COURSE_REQUIRE_BROWSER=1) but {_MISSING}.")
 pytestmark = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
