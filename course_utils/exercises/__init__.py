@@ -9,6 +9,7 @@ from course_utils.exercises.adaptation import check_gradient_reversal, check_pse
 from course_utils.exercises.core import NOT_DONE, Verdict
 from course_utils.exercises.fewshot import check_episode_sampler, check_prototypes
 from course_utils.exercises.finetuning import check_cosine_schedule, check_param_groups
+from course_utils.exercises.practices import check_bn_eval, check_early_stopping, check_to_model_input
 from course_utils.exercises.pretraining import check_mask_patches, check_nt_xent
 from course_utils.exercises.strategies import STRATEGY_SCENARIOS, check_strategy_choices, check_trainable_fraction
 from course_utils.exercises.transfer import (
@@ -23,7 +24,9 @@ __all__ = [
     "STRATEGY_SCENARIOS",
     "TRANSFER_TYPE_SCENARIOS",
     "Verdict",
+    "check_bn_eval",
     "check_cosine_schedule",
+    "check_early_stopping",
     "check_episode_sampler",
     "check_gradient_reversal",
     "check_mask_patches",
@@ -32,6 +35,7 @@ __all__ = [
     "check_prototypes",
     "check_pseudo_label_selection",
     "check_strategy_choices",
+    "check_to_model_input",
     "check_trainable_fraction",
     "check_transfer",
     "check_transfer_gain",
