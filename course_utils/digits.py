@@ -75,6 +75,12 @@ def handwritten_digits(presentation: str = "wild") -> DigitSplit:
     return DigitSplit(*(t.clone() for t in (split.X_train, split.y_train, split.X_test, split.y_test)))
 
 
+def original_scans() -> DigitSplit:
+    """The same fixed split at the scans' own resolution: images [N, 1, 8, 8] in 0..1 (fresh copies)."""
+    X_train, y_train, X_test, y_test = _raw_split()
+    return DigitSplit(X_train[:, None].clone(), y_train.clone(), X_test[:, None].clone(), y_test.clone())
+
+
 def labelled_subset(y: torch.Tensor, per_class: int | None, seed: int) -> torch.Tensor:
     """Indices of `per_class` examples of every class (all of them if None), drawn by `seed`."""
     if per_class is not None and per_class < 1:

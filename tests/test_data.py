@@ -294,3 +294,12 @@ def test_printed_digit_images_are_seeded():
     assert X1.shape == (16, 1, 28, 28) and y1.max() < 10
     assert torch.equal(X1, X2) and torch.equal(y1, y2)
     assert not torch.equal(X1, X3)
+
+
+def test_original_scans_are_the_same_split_at_8x8():
+    scans, wild = digits.original_scans(), digits.handwritten_digits("wild")
+    assert scans.X_train.shape[1:] == (1, 8, 8) and scans.X_test.shape[1:] == (1, 8, 8)
+    assert torch.equal(scans.y_train, wild.y_train) and torch.equal(scans.y_test, wild.y_test)
+    assert scans.X_train.min() >= 0 and scans.X_train.max() <= 1
+    scans.X_test[0] = 0  # fresh copies: editing them changes nobody else's data
+    assert digits.original_scans().X_test[0].sum() > 0

@@ -63,3 +63,29 @@ def test_draw_network_rejects_unknown_states():
     ax = plots.draw_network({"block1": "frozen", "head": "new"})
     assert len(ax.patches) == 2
     plt.close(ax.figure)
+
+
+def test_drawing_pad_follows_the_drawing():
+    import numpy as np
+
+    seen = []
+
+    def render(pixels):
+        seen.append(pixels.copy())
+        fig, ax = plt.subplots()
+        ax.imshow(pixels)
+        return fig
+
+    pad = interact.DrawingPad(render, size=4)
+    assert seen[-1].shape == (4, 4) and seen[-1].sum() == 0
+    pad.buttons[5].value = True  # a click
+    assert seen[-1][1, 1] == 1 and seen[-1].sum() == 1
+    count = len(seen)
+    pad.draw(np.eye(4))
+    assert len(seen) == count + 1, "drawing a whole picture redraws once"
+    assert np.array_equal(pad.pixels, np.eye(4))
+    assert "Drawing pad" in repr(pad)
+    with pytest.raises(ValueError, match="4 x 4"):
+        pad.draw(np.zeros((8, 8)))
+    with pytest.raises(TypeError, match="Figure"):
+        interact.DrawingPad(lambda pixels: "not a figure", size=4)
