@@ -6,6 +6,7 @@ crash inside the learner's code is reported, not re-raised.
 """
 
 from course_utils.exercises.adaptation import check_gradient_reversal, check_pseudo_label_selection
+from course_utils.exercises.applications import check_grey_stem, check_top_k
 from course_utils.exercises.core import NOT_DONE, Verdict
 from course_utils.exercises.fewshot import check_episode_sampler, check_prototypes
 from course_utils.exercises.finetuning import check_cosine_schedule, check_param_groups
@@ -29,6 +30,7 @@ __all__ = [
     "check_early_stopping",
     "check_episode_sampler",
     "check_gradient_reversal",
+    "check_grey_stem",
     "check_mask_patches",
     "check_nt_xent",
     "check_param_groups",
@@ -36,6 +38,7 @@ __all__ = [
     "check_pseudo_label_selection",
     "check_strategy_choices",
     "check_to_model_input",
+    "check_top_k",
     "check_trainable_fraction",
     "check_transfer",
     "check_transfer_gain",

@@ -1,0 +1,89 @@
+"""Checkers of notebook 08's exercises (applications)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from course_utils.exercises.core import Verdict, call_learner, verdict
+
+
+def _rgb_conv(bias: bool) -> nn.Conv2d:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(8)
+        return nn.Conv2d(3, 6, kernel_size=5, stride=2, padding=2, bias=bias)
+
+
+def check_grey_stem(fn: Callable[[nn.Conv2d], nn.Conv2d]) -> Verdict:
+    """Exercise 08.1: `fn(conv)` is a 1-channel convolution that computes on a grey image exactly what the 3-channel
+    `conv` computes on that image copied into R, G and B (same filters otherwise: stride, padding, bias)."""
+    for bias in (False, True):
+        rgb = _rgb_conv(bias)
+        original = [t.detach().clone() for t in rgb.parameters()]
+        answer, problem = call_learner(fn, rgb)
+        if problem:
+            print(problem)
+            return Verdict(False)
+        if not isinstance(answer, nn.Conv2d):
+            return verdict(False, f"Return an nn.Conv2d (got {type(answer).__name__}).")
+        if any(not torch.equal(a, b) for a, b in zip(original, rgb.parameters(), strict=True)):
+            return verdict(False, "Leave the pre-trained layer as it was: build a new Conv2d and copy into it.")
+        if answer.in_channels != 1:
+            return verdict(False, f"The new layer takes 1 channel (it has in_channels={answer.in_channels}).")
+        if (answer.stride, answer.padding, answer.kernel_size) != (rgb.stride, rgb.padding, rgb.kernel_size):
+            return verdict(False, "Keep the kernel size, stride and padding of the original layer: the later layers "
+                                  "expect its output size.")
+        grey = torch.rand(4, 1, 16, 16, generator=torch.Generator().manual_seed(9))
+        with torch.no_grad():
+            want, got = rgb(grey.expand(-1, 3, -1, -1)), answer(grey)
+        if got.shape != want.shape:
+            return verdict(False, f"Output shape {list(got.shape)}, expected {list(want.shape)}: keep 6 filters.")
+        if torch.allclose(got, want, atol=1e-5):
+            continue
+        weight = answer.weight.detach()
+        if torch.allclose(weight, rgb.weight.detach().mean(1, keepdim=True), atol=1e-6):
+            return verdict(False, "Averaging the three channels scales every response by a third. A grey image copied "
+                                  "into R, G and B meets all three weights: sum them.")
+        if torch.allclose(weight, rgb.weight.detach()[:, :1], atol=1e-6):
+            return verdict(False, "Keeping one colour channel drops the other two contributions: sum over channels.")
+        if bias and (answer.bias is None or not torch.allclose(answer.bias, rgb.bias)):
+            return verdict(False, "The weights look right; copy the bias too (the original layer has one).")
+        return verdict(False, "On a grey image the new layer should give exactly the original layer's output on the "
+                              "image copied three times. Sum the filters over the input channels (dim=1, keepdim).")
+    return verdict(True, "Summed filters: the pre-trained first layer, exactly, for one-channel input.")
+
+
+def check_top_k(fn: Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]) -> Verdict:
+    """Exercise 08.2: `fn(logits, k)` for one image's logits [C] gives (classes, probabilities) of the k most likely
+    classes, most likely first; probabilities from the softmax over all classes."""
+    logits = torch.tensor([0.5, 3.0, -1.0, 2.0, 0.0, 2.5])
+    for k in (3, 1, 6):
+        answer, problem = call_learner(fn, logits.clone(), k)
+        if problem:
+            print(problem)
+            return Verdict(False)
+        if not (isinstance(answer, tuple) and len(answer) == 2):
+            return verdict(False, "Return a pair (classes, probabilities).")
+        try:
+            classes, probs = (torch.as_tensor(a).flatten() for a in answer)
+        except (TypeError, ValueError, RuntimeError):
+            return verdict(False, "Return the classes and the probabilities as tensors (or lists) of numbers.")
+        want = torch.softmax(logits, 0).topk(k)
+        if len(classes) != k or len(probs) != k:
+            return verdict(False, f"With k={k}, return exactly {k} classes and {k} probabilities.")
+        if classes.tolist() != want.indices.tolist():
+            if sorted(classes.tolist()) == sorted(want.indices.tolist()):
+                return verdict(False, "The right classes, in the wrong order: most likely first.")
+            return verdict(False, f"With k={k} the classes are {want.indices.tolist()}, not {classes.tolist()}: "
+                                  "the largest logits, largest first.")
+        probs = probs.float()
+        if torch.allclose(probs, logits[want.indices], atol=1e-5):
+            return verdict(False, "Those are logits, not probabilities: apply a softmax over all classes first.")
+        if torch.allclose(probs, torch.softmax(logits[want.indices], 0), atol=1e-5) and k < len(logits):
+            return verdict(False, "Take the softmax over all classes, then pick the top k; a softmax over the top k "
+                                  "alone makes them sum to 1 and overstates the model's confidence.")
+        if not torch.allclose(probs, want.values, atol=1e-5):
+            return verdict(False, f"The probabilities should be {[round(v, 3) for v in want.values.tolist()]}.")
+    return verdict(True, "Softmax over every class, then the k largest, most likely first.")
