@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
 import random
 import re
 
 import torch
 
 from course_utils.paths import DATA_DIR
-from course_utils.texts import TextCorpus
+from course_utils.texts import TextCorpus, read_jsonl, write_jsonl
 
 CORPUS_PATH = DATA_DIR / "text" / "stdlib_docstrings.jsonl"
 PER_CLASS = 180  # docstrings kept per class (numbers and maths has 189 in Python 3.11)
@@ -280,15 +279,12 @@ def build_corpus(per_class: int = PER_CLASS, seed: int = 0) -> list[dict]:
 
 def write_corpus(rows: list[dict]) -> None:
     """Save the corpus as JSON lines in ``data/text/``."""
-    CORPUS_PATH.parent.mkdir(parents=True, exist_ok=True)
-    CORPUS_PATH.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    write_jsonl(CORPUS_PATH, rows)
 
 
 def load_corpus() -> TextCorpus:
     """The shipped corpus: PER_CLASS docstrings of each of the five classes; `topics` holds their sources."""
-    if not CORPUS_PATH.exists():
-        raise FileNotFoundError(f"{CORPUS_PATH} is missing. Rebuild it with `python -m course_utils.docstrings`.")
-    rows = [json.loads(line) for line in CORPUS_PATH.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = read_jsonl(CORPUS_PATH, "python -m course_utils.docstrings")
     return TextCorpus(
         [r["text"] for r in rows],
         torch.tensor([LABELS.index(r["label"]) for r in rows]),

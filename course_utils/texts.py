@@ -14,6 +14,7 @@ import random
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -160,17 +161,27 @@ def build_corpus(per_class: int = PER_CLASS, seed: int = 0) -> list[dict]:
     return rows
 
 
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    """Save rows as JSON lines (UTF-8), creating the folder if needed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def read_jsonl(path: Path, rebuild: str) -> list[dict]:
+    """The rows of a shipped JSON-lines corpus; a missing file names the command that rebuilds it."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing. Rebuild it with `{rebuild}`.")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def write_corpus(rows: list[dict]) -> None:
     """Save the corpus as JSON lines in ``data/text/``."""
-    CORPUS_PATH.parent.mkdir(parents=True, exist_ok=True)
-    CORPUS_PATH.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    write_jsonl(CORPUS_PATH, rows)
 
 
 def load_corpus() -> TextCorpus:
     """The shipped corpus: 600 paragraphs, 150 per class."""
-    if not CORPUS_PATH.exists():
-        raise FileNotFoundError(f"{CORPUS_PATH} is missing. Rebuild it with `python -m course_utils.texts`.")
-    rows = [json.loads(line) for line in CORPUS_PATH.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = read_jsonl(CORPUS_PATH, "python -m course_utils.texts")
     return TextCorpus(
         [r["text"] for r in rows], torch.tensor([LABELS.index(r["label"]) for r in rows]), [r["topic"] for r in rows]
     )
