@@ -105,9 +105,9 @@ class DrawingPad(widgets.HBox):
     def _redraw(self, _change: dict | None) -> None:
         if self._quiet:
             return
-        with self.view:
-            clear_output(wait=True)
-            display(_as_image(self._render(self.pixels)))
+        image = _as_image(self._render(self.pixels))
+        self.view.outputs = ()  # set the view's content directly: the same with or without a front end
+        self.view.append_display_data(image)
 
     def __repr__(self) -> str:
         return (f"Drawing pad ({self.size} x {self.size} cells): open the notebook in JupyterLab and run it to draw "
