@@ -21,7 +21,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 from tqdm.auto import tqdm
 
-from course_utils import texts
+from course_utils import digits, texts
 from course_utils.learning_rates import schedule_factor
 
 TEST_SIZE = 200  # paragraphs held out, 50 per class, the same for every seed
@@ -36,16 +36,8 @@ def fixed_split(labels: torch.Tensor, test_size: int = TEST_SIZE) -> tuple[torch
 
 
 def labelled_subset(labels: torch.Tensor, rows: torch.Tensor, per_class: int | None, seed: int) -> torch.Tensor:
-    """`per_class` rows of each class drawn from `rows` with `seed` (None: all of `rows`)."""
-    if per_class is None:
-        return rows
-    g, picked = torch.Generator().manual_seed(seed), []
-    for c in torch.unique(labels[rows]):
-        of_class = rows[labels[rows] == c]
-        if per_class > len(of_class):
-            raise ValueError(f"Class {int(c)} has only {len(of_class)} training rows; asked for {per_class}.")
-        picked.append(of_class[torch.randperm(len(of_class), generator=g)[:per_class]])
-    return torch.cat(picked).sort().values
+    """`per_class` rows of each class drawn from `rows` with `seed` (None: all of `rows`), as for the digits."""
+    return rows if per_class is None else rows[digits.labelled_subset(labels[rows], per_class, seed)]
 
 
 @dataclass
@@ -175,11 +167,6 @@ def add_lora(model: TopLayersClassifier, rank: int = 8, alpha: float = 16.0, see
         attn.query = LoRALinear(attn.query, rank, alpha, seed=1000 * seed + 2 * i)
         attn.value = LoRALinear(attn.value, rank, alpha, seed=1000 * seed + 2 * i + 1)
     return model
-
-
-def count_trainable(model: nn.Module) -> int:
-    """How many parameters the optimiser updates."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 @dataclass

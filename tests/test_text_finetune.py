@@ -6,8 +6,8 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
+from course_utils import models, texts
 from course_utils import text_finetune as tft
-from course_utils import texts
 
 SENTENCES = [
     "The for statement iterates over the items of any sequence, in the order that they appear.",
@@ -106,11 +106,11 @@ def test_bitfit_and_lora_train_far_fewer_parameters():
     full = tft.TopLayersClassifier(1, 4)
     bias_only, lora = tft.bitfit(tft.TopLayersClassifier(1, 4)), tft.add_lora(tft.TopLayersClassifier(1, 4), rank=4)
     head = 384 * 4 + 4
-    assert tft.count_trainable(full) > 1_700_000
-    assert tft.count_trainable(bias_only) == head + sum(
+    assert models.count_parameters(full) > 1_700_000
+    assert models.count_parameters(bias_only) == head + sum(
         p.numel() for n, p in full.layers.named_parameters() if n.endswith("bias")
     )
-    assert tft.count_trainable(lora) == head + 2 * 2 * 4 * 384  # query and value: A [4, 384] and B [384, 4]
+    assert models.count_parameters(lora) == head + 2 * 2 * 4 * 384  # query and value: A [4, 384] and B [384, 4]
     cache = tft.cache_lower_layers(SENTENCES, 5, max_length=32, progress=False)
     with torch.no_grad():  # LoRA starts as the identity update: B = 0
         assert torch.allclose(lora(cache.hidden, cache.mask), full(cache.hidden, cache.mask), atol=1e-6)
