@@ -70,3 +70,26 @@ def test_unfinished_exercises_are_not_done(capsys):
     for check in (ex.check_grey_stem, ex.check_top_k):
         assert not check(todo)
         assert NOT_DONE in capsys.readouterr().out
+
+
+def mean_pool(hidden, mask):
+    m = mask.unsqueeze(-1).float()
+    return torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1), dim=1)
+
+
+def test_mean_pool(capsys):
+    assert ex.check_mean_pool(mean_pool)
+    assert "Correct" in capsys.readouterr().out
+    slips = {
+        (lambda h, m: torch.nn.functional.normalize(h.mean(1), dim=1)): "Padding tokens are averaged in",
+        (lambda h, m: (h * m.unsqueeze(-1)).sum(1) / m.sum(1, keepdim=True)): "unit length",
+        (lambda h, m: torch.nn.functional.normalize(h[:, 0], dim=1)): "[CLS]",
+        (lambda h, m: mean_pool(h, m)[:2]): "shape",
+        (lambda h, m: mean_pool(h, m).tolist()): "tensor",
+        (lambda h, m: mean_pool(h, m) * 2): "Average the token vectors",
+    }
+    for fn, hint in slips.items():
+        assert not ex.check_mean_pool(fn)
+        assert hint in capsys.readouterr().out
+    assert not ex.check_mean_pool(None)
+    assert NOT_DONE in capsys.readouterr().out

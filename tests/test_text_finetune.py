@@ -65,6 +65,22 @@ def test_batches_are_trimmed_to_their_longest_text():
     assert hidden.shape == (1, 4, 384) and mask.tolist() == [[1, 1, 1, 1]]
 
 
+def test_length_grouped_batches_cover_every_row_once_with_little_padding():
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(5, 65, (1000,), generator=g)
+    rows = torch.arange(100, 1000)
+    batches = tft.length_grouped_batches(rows, lengths, 32, torch.Generator().manual_seed(1), group=10)
+    assert sorted(torch.cat(batches).tolist()) == rows.tolist()
+    assert sum(len(b) < 32 for b in batches) == 1 and len(batches) == -(-len(rows) // 32)
+    padded = sum(len(b) * lengths[b].max().item() for b in batches)
+    shuffled = rows[torch.randperm(len(rows), generator=g)].split(32)
+    assert padded < 0.7 * sum(len(b) * lengths[b].max().item() for b in shuffled)
+    again = tft.length_grouped_batches(rows, lengths, 32, torch.Generator().manual_seed(1), group=10)
+    other = tft.length_grouped_batches(rows, lengths, 32, torch.Generator().manual_seed(2), group=10)
+    assert all(torch.equal(a, b) for a, b in zip(batches, again, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(batches, other, strict=False))
+
+
 def test_head_from_probe_reproduces_the_probe():
     cache = tft.cache_lower_layers(SENTENCES, 5, max_length=32, progress=False)
     model = tft.TopLayersClassifier(1, num_classes=4)
@@ -75,6 +91,11 @@ def test_head_from_probe_reproduces_the_probe():
     assert torch.allclose(logits, torch.as_tensor(probe.decision_function(features.numpy())).float(), atol=1e-4)
     with pytest.raises(ValueError, match="coefficients"):
         tft.TopLayersClassifier(1, num_classes=3).init_head_from_probe(probe)
+    binary = LogisticRegression(max_iter=1000).fit(features.numpy(), (LABELS == 1).long().numpy())
+    logits = tft.predict(tft.TopLayersClassifier(1, num_classes=2).init_head_from_probe(binary), cache, rows)
+    margin = torch.as_tensor(binary.decision_function(features.numpy())).float()  # class 1 against class 0
+    assert torch.allclose(logits[:, 1] - logits[:, 0], margin, atol=1e-4)
+    assert torch.equal(logits.argmax(1), torch.as_tensor(binary.predict(features.numpy())))
 
 
 def test_fine_tune_is_deterministic_learns_and_leaves_minilm_alone():

@@ -6,7 +6,7 @@ crash inside the learner's code is reported, not re-raised.
 """
 
 from course_utils.exercises.adaptation import check_gradient_reversal, check_pseudo_label_selection
-from course_utils.exercises.applications import check_grey_stem, check_top_k
+from course_utils.exercises.applications import check_grey_stem, check_mean_pool, check_top_k
 from course_utils.exercises.core import NOT_DONE, Verdict
 from course_utils.exercises.fewshot import check_episode_sampler, check_prototypes
 from course_utils.exercises.finetuning import check_cosine_schedule, check_param_groups
@@ -31,6 +31,7 @@ __all__ = [
     "check_episode_sampler",
     "check_gradient_reversal",
     "check_grey_stem",
+    "check_mean_pool",
     "check_mask_patches",
     "check_nt_xent",
     "check_param_groups",

@@ -87,3 +87,35 @@ def check_top_k(fn: Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tens
         if not torch.allclose(probs, want.values, atol=1e-5):
             return verdict(False, f"The probabilities should be {[round(v, 3) for v in want.values.tolist()]}.")
     return verdict(True, "Softmax over every class, then the k largest, most likely first.")
+
+
+def check_mean_pool(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Verdict:
+    """Exercise 08.3: `fn(hidden, mask)` turns token vectors [B, L, D] and an attention mask [B, L] (1 on real
+    tokens, 0 on padding) into sentence embeddings [B, D]: the mean over the real tokens, scaled to unit length."""
+    g = torch.Generator().manual_seed(83)
+    hidden = torch.randn(3, 5, 4, generator=g) + 1.0
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]])
+    answer, problem = call_learner(fn, hidden.clone(), mask.clone())
+    if problem:
+        print(problem)
+        return Verdict(False)
+    if not isinstance(answer, torch.Tensor):
+        return verdict(False, f"Return a tensor (got {type(answer).__name__}).")
+    if answer.shape != (3, 4):
+        return verdict(False, f"Return one vector per sentence, shape [B, D] = [3, 4] (got {list(answer.shape)}).")
+    answer = answer.detach().float()
+    m = mask.unsqueeze(-1).float()
+    mean = (hidden * m).sum(1) / m.sum(1)
+    want = torch.nn.functional.normalize(mean, dim=1)
+    if torch.allclose(answer, want, atol=1e-5):
+        return verdict(True, "The mean over real tokens only, at unit length: MiniLM's sentence embedding.")
+    if torch.allclose(answer, torch.nn.functional.normalize(hidden.mean(1), dim=1), atol=1e-5):
+        return verdict(False, "Padding tokens are averaged in: a short sentence's embedding then depends on how long "
+                              "the longest sentence in its batch was. Multiply by the mask and divide by its sum.")
+    if torch.allclose(answer, mean, atol=1e-5):
+        return verdict(False, "The mean is right; scale each row to unit length (F.normalize(..., dim=1)), so that "
+                              "dot products are cosine similarities.")
+    if torch.allclose(answer, torch.nn.functional.normalize(hidden[:, 0], dim=1), atol=1e-5):
+        return verdict(False, "That is the first token (BERT's [CLS]); MiniLM was trained with mean pooling.")
+    return verdict(False, "Average the token vectors over the real tokens (where mask is 1), then normalise each "
+                          "row to unit length.")
