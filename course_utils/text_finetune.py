@@ -138,7 +138,7 @@ class TopLayersClassifier(nn.Module):
         return self.head(self.embed(hidden, mask))
 
     def init_head_from_probe(self, probe) -> TopLayersClassifier:
-        """Copy a fitted scikit-learn LogisticRegression (multinomial) into the head: LP-FT's starting point."""
+        """Copy a fitted scikit-learn LogisticRegression (multinomial, or binary for 2 classes) into the head: LP-FT."""
         coef = torch.as_tensor(probe.coef_, dtype=torch.float32)
         bias = torch.as_tensor(probe.intercept_, dtype=torch.float32)
         if coef.shape[0] == 1 and self.head.out_features == 2:  # a binary probe scores class 1 against class 0
