@@ -78,7 +78,9 @@ def load_corpus() -> TextCorpus:
     """The shipped corpus: 4,000 sentences, 2,000 negative and 2,000 positive; `topics` holds the label names."""
     rows = read_jsonl(CORPUS_PATH, f"python -m course_utils.reviews PATH/TO/{SOURCE_NAME}")
     return TextCorpus(
-        [r["text"] for r in rows], torch.tensor([LABELS.index(r["label"]) for r in rows]), [r["label"] for r in rows],
+        [r["text"] for r in rows],
+        torch.tensor([LABELS.index(r["label"]) for r in rows]),
+        [r["label"] for r in rows],  # the source names no review or film, only the label
         LABELS,
     )
 

@@ -24,10 +24,8 @@ from tqdm.auto import tqdm
 from course_utils import digits, texts
 from course_utils.learning_rates import schedule_factor
 
-TEST_SIZE = 200  # paragraphs held out, 50 per class, the same for every seed
 
-
-def fixed_split(labels: torch.Tensor, test_size: int = TEST_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
+def fixed_split(labels: torch.Tensor, test_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Train and test rows of the corpus: stratified, drawn once with random_state=0, whatever the seed."""
     if not 0 < test_size < len(labels):
         raise ValueError(f"test_size must be between 1 and {len(labels) - 1} (got {test_size}).")

@@ -121,7 +121,7 @@ LABELS = tuple(TOPIC_GROUPS)
 class TextCorpus:
     texts: list[str]
     labels: torch.Tensor  # int64 index into `names`
-    topics: list[str]  # the help topic each paragraph comes from
+    topics: list[str]  # where each text comes from: its help topic (docstrings: the object it documents)
     names: tuple[str, ...] = LABELS
 
 

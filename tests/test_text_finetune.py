@@ -6,7 +6,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from course_utils import models, texts
+from course_utils import models, reviews, texts
 from course_utils import text_finetune as tft
 
 SENTENCES = [
@@ -21,17 +21,17 @@ LABELS = torch.tensor([0, 1, 1, 2, 3, 1])
 
 
 def test_fixed_split_is_stratified_disjoint_and_the_same_every_time():
-    labels = texts.load_corpus().labels
-    train, test = tft.fixed_split(labels)
-    assert len(test) == tft.TEST_SIZE and len(train) + len(test) == len(labels)
+    labels = reviews.load_corpus().labels
+    train, test = tft.fixed_split(labels, test_size=1000)
+    assert len(test) == 1000 and len(train) + len(test) == len(labels)
     assert not set(train.tolist()) & set(test.tolist())
-    assert torch.bincount(labels[test]).tolist() == [tft.TEST_SIZE // 4] * 4
-    assert torch.equal(test, tft.fixed_split(labels)[1])
+    assert torch.bincount(labels[test]).tolist() == [500, 500]
+    assert torch.equal(test, tft.fixed_split(labels, test_size=1000)[1])
 
 
 def test_labelled_subset_draws_per_class_from_the_rows_given():
     labels = texts.load_corpus().labels
-    train, _ = tft.fixed_split(labels)
+    train, _ = tft.fixed_split(labels, test_size=200)
     rows = tft.labelled_subset(labels, train, 16, seed=3)
     assert torch.bincount(labels[rows]).tolist() == [16] * 4 and set(rows.tolist()) <= set(train.tolist())
     assert torch.equal(rows, tft.labelled_subset(labels, train, 16, seed=3))
