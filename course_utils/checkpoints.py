@@ -53,11 +53,17 @@ def load_checkpoint(path: Path, rebuild: str) -> dict:
     fix = f"Rebuild it with `{rebuild}` (from the course folder), or restore it with `git checkout -- {shown}`."
     if not path.exists():
         raise CheckpointError(f"The checkpoint {path} is missing. {fix}")
+    if path.is_dir():
+        raise CheckpointError(f"The checkpoint {path} is a folder, not a file: give the path of the .pt file. {fix}")
     try:
         expected = json.loads(_sidecar(path).read_text())["sha256"]
     except (OSError, ValueError, KeyError, TypeError):
         raise CheckpointError(f"The checksum file {_sidecar(path)} is missing or unreadable. {fix}") from None
-    if sha256(path) != expected:
+    try:
+        actual = sha256(path)
+    except OSError as err:
+        raise CheckpointError(f"The checkpoint {path} could not be read ({err.strerror or err}). {fix}") from None
+    if actual != expected:
         raise CheckpointError(
             f"The checkpoint {path} does not match its checksum: it is truncated or was changed. {fix}"
         )

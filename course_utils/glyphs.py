@@ -178,14 +178,20 @@ def _build_corpus(chars: list[str], fonts: tuple[str, ...] = FONT_FILES) -> dict
     }
 
 
+_IN_MEMORY: dict[str, GlyphSet] = {}  # the corpus, when no cache folder can hold it
+
+
 def _corpus_key() -> str:
     return f"v{_CACHE_VERSION}-mpl{matplotlib.__version__}"
 
 
 def load_corpus(rebuild: bool = False) -> GlyphSet:
     """All distinct letters of the course's scripts, in every font that renders them (cached)."""
-    path = cache_dir() / "glyph-corpus.pt"
-    if path.exists() and not rebuild:
+    folder = cache_dir()
+    path = None if folder is None else folder / "glyph-corpus.pt"
+    if not rebuild and _corpus_key() in _IN_MEMORY:
+        return _IN_MEMORY[_corpus_key()]
+    if path is not None and path.exists() and not rebuild:
         try:
             saved = torch.load(path, weights_only=True)
             if saved.get("key") == _corpus_key():
@@ -200,9 +206,18 @@ def load_corpus(rebuild: bool = False) -> GlyphSet:
     glyphs = GlyphSet(
         chars=chars, scripts=[_script(ch) for ch in chars], font_names=list(FONT_FILES), **built
     )
+    if path is None:  # no usable cache folder (a message said so): keep the corpus for this session
+        _IN_MEMORY[_corpus_key()] = glyphs
+        return glyphs
     tmp = path.with_suffix(".tmp")
-    torch.save({"key": _corpus_key(), **glyphs.__dict__}, tmp)
-    tmp.replace(path)
+    try:
+        torch.save({"key": _corpus_key(), **glyphs.__dict__}, tmp)
+        tmp.replace(path)
+    except (OSError, RuntimeError) as err:  # torch reports a failed write as a RuntimeError
+        tmp.unlink(missing_ok=True)
+        _IN_MEMORY[_corpus_key()] = glyphs
+        print(f"The glyph corpus could not be cached in {path.parent} ({str(err).splitlines()[0]}); it is kept in "
+              "memory for this session. Set COURSE_CACHE_DIR to a folder you can write to.")
     return glyphs
 
 
