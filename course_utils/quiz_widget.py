@@ -9,16 +9,14 @@ a terminal) the same output shows the questions as static HTML or text, answers 
 from __future__ import annotations
 
 import html
-import string
 
 import ipywidgets as widgets
 import mistune
 from IPython.display import display
 
 from course_utils import progress
-from course_utils.quiz import Question, QuizBank, bank_path, load_bank
+from course_utils.quiz import LETTERS, Question, QuizBank, QuizBankError, bank_path, load_bank
 
-LETTERS = string.ascii_uppercase
 _OK, _NO = "var(--jp-success-color1, #1a7f37)", "var(--jp-error-color1, #cf222e)"
 _BOX = (
     "border:1px solid var(--jp-border-color2, #ccc); border-radius:6px; padding:4px 12px; margin:6px 0;"
@@ -188,5 +186,12 @@ class QuizWidget(widgets.VBox):
 
 
 def show_quiz(notebook: str) -> None:
-    """Show notebook `notebook`'s quiz (e.g. "01"). The bank is validated first."""
-    display(QuizWidget(load_bank(bank_path(notebook))))
+    """Show notebook `notebook`'s quiz (e.g. "01"). The bank is validated first; a bad one is reported, not shown."""
+    try:
+        bank = load_bank(bank_path(notebook))
+    except QuizBankError as err:
+        print(f"The quiz of notebook {notebook} cannot be shown: its bank has {len(err.problems)} problem(s).")
+        print("\n".join(err.problems))
+        print("Fix the bank, check it with `python -m course_utils.quiz validate`, then run this cell again.")
+        return
+    display(QuizWidget(bank))

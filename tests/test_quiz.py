@@ -47,7 +47,7 @@ GOOD = {
 }
 
 
-def write(tmp_path, data, name="bank.yaml"):
+def write(tmp_path, data, name="99.yaml"):
     path = tmp_path / name
     path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, allow_unicode=True))
     return path
@@ -87,11 +87,14 @@ MALFORMED = {
     ),
     "correct not a bool": (
         lambda d: d["questions"][1]["options"][0].update(correct="yes"),
-        "needs 'correct: true' or 'correct: false'",
+        "option 1: 'correct' must be true or false, without quotes, not text ('yes')",
     ),
     "negative tolerance": (lambda d: d["questions"][2].update(tolerance=-1), "bad tolerance -1"),
-    "tolerance not a number": (lambda d: d["questions"][2].update(tolerance="a bit"), "bad tolerance 'a bit'"),
-    "numeric answer missing": (lambda d: d["questions"][2].pop("answer"), "numeric 'answer' must be a number"),
+    "tolerance not a number": (
+        lambda d: d["questions"][2].update(tolerance="a bit"),
+        "'tolerance' must be a number, not text ('a bit')",
+    ),
+    "numeric answer missing": (lambda d: d["questions"][2].pop("answer"), "missing field 'answer'"),
     "numeric with options": (
         lambda d: d["questions"][2].update(options=GOOD["questions"][0]["options"]),
         "a numeric question has no options",
@@ -103,7 +106,7 @@ MALFORMED = {
     ),
     "no questions": (lambda d: d.update(questions=[]), "'questions' must be a non-empty list"),
     "missing title": (lambda d: d.pop("title"), "missing field 'title'"),
-    "question not a mapping": (lambda d: d["questions"].append("just text"), "question #4: is a str"),
+    "question not a mapping": (lambda d: d["questions"].append("just text"), "question #4: is text ('just text')"),
 }
 
 
@@ -126,7 +129,11 @@ def test_problem_lines_name_the_question(tmp_path):
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("notebook: [unclosed\n", "not valid YAML"), ("- just\n- a list\n", "must hold a mapping"), ("", "got NoneType")],
+    [
+        ("notebook: [unclosed\n", "not valid YAML"),
+        ("- just\n- a list\n", "must hold a mapping"),
+        ("", "the file is empty"),
+    ],
 )
 def test_unreadable_or_wrong_shaped_files(tmp_path, text, expected):
     with pytest.raises(quiz.QuizBankError, match=expected):
@@ -138,13 +145,15 @@ def test_missing_and_binary_files(tmp_path):
         quiz.load_bank(tmp_path / "nope.yaml")
     binary = tmp_path / "bin.yaml"
     binary.write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(quiz.QuizBankError, match="not valid YAML"):
+    with pytest.raises(quiz.QuizBankError, match="not a UTF-8 text file"):
         quiz.load_bank(binary)
 
 
 def test_cli_exits_non_zero_on_a_bad_bank(tmp_path, capsys):
-    good = write(tmp_path, GOOD, "good.yaml")
-    bad = write(tmp_path, broken(lambda d: d["questions"][0].pop("id")), "bad.yaml")
+    (tmp_path / "good").mkdir()
+    (tmp_path / "bad").mkdir()
+    good = write(tmp_path / "good", GOOD)
+    bad = write(tmp_path / "bad", broken(lambda d: d["questions"][0].pop("id")))
     assert quiz.main(["validate", str(good)]) == 0
     assert "ok, 3 questions" in capsys.readouterr().out
     assert quiz.main(["validate", str(good), str(bad)]) == 1
@@ -176,3 +185,14 @@ def test_every_shipped_bank_is_valid_and_big_enough():
         minimum = 20 if bank.notebook == "08" else 6
         assert len(bank.questions) >= minimum, f"{path.name} has {len(bank.questions)} questions"
         assert bank.notebook == path.stem
+
+
+def test_validate_copes_with_odd_field_names_and_ids():
+    data = broken(lambda d: d.update({1: "x", None: "y"}))
+    data["questions"][0]["id"] = "pick-one\n"
+    problems = quiz.validate(data)
+    assert "unknown field 1 (allowed: notebook, questions, title)" in problems
+    assert "unknown field None (allowed: notebook, questions, title)" in problems
+    assert any("id must be lowercase letters" in p for p in problems)
+    assert quiz.validate(GOOD) == [] and quiz.validate(GOOD, file_name="99.yaml") == []
+    assert "does not match the file name 'bank.yaml'" in quiz.validate(GOOD, file_name="bank.yaml")[0]

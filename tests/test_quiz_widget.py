@@ -64,3 +64,37 @@ def test_the_widget_carries_its_static_fallback(bank):
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert bundle["text/html"] == quiz_widget.static_html(bank)
     assert bundle["text/plain"] == quiz_widget.static_text(bank)
+
+
+def test_show_quiz_displays_a_good_bank(tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr(quiz, "QUIZ_DIR", tmp_path)
+    monkeypatch.setattr(quiz_widget, "display", shown.append)
+    (tmp_path / "99.yaml").write_text(yaml.safe_dump(GOOD))
+    quiz_widget.show_quiz("99")
+    assert len(shown) == 1 and isinstance(shown[0], quiz_widget.QuizWidget) and shown[0].bank.notebook == "99"
+
+
+def test_show_quiz_reports_a_bad_bank_instead_of_raising(tmp_path, monkeypatch, capsys):
+    shown = []
+    monkeypatch.setattr(quiz, "QUIZ_DIR", tmp_path)
+    monkeypatch.setattr(quiz_widget, "display", shown.append)
+    bad = tmp_path / "99.yaml"
+    bad.write_text(yaml.safe_dump(GOOD).replace("prompt: Which one?", "prompt: 0.35"))
+    assert quiz_widget.show_quiz("99") is None and shown == []
+    out = capsys.readouterr().out.splitlines()
+    assert "cannot be shown" in out[0] and "1 problem" in out[0]
+    assert out[1].startswith(f"{bad}: question 'pick-one': 'prompt' must be text: quote it (\"0.35\")")
+    assert "python -m course_utils.quiz validate" in out[2] and len(out) == 3
+    quiz_widget.show_quiz("42")  # no bank at all: one line too, no traceback
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == f"{tmp_path / '42.yaml'}: unreadable file (No such file or directory)"
+
+
+def test_every_shipped_bank_builds_a_widget(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_PROGRESS_FILE", str(tmp_path / "progress.json"))
+    for path in sorted(quiz.QUIZ_DIR.glob("*.yaml")):
+        bank = quiz.load_bank(path)
+        widget = quiz_widget.QuizWidget(bank)
+        assert len(widget.cards) == len(bank.questions)
+        assert quiz_widget.static_html(bank).count("<details>") == len(bank.questions)
