@@ -3,25 +3,30 @@
 The file is ``progress.json`` in the user's data directory (set ``COURSE_PROGRESS_FILE`` to move it) and holds
 ``{"version": 1, "attempts": [{learner, notebook, question_id, correct, response, timestamp}, ...]}``.
 Writes are atomic and locked, so two notebooks answering at once lose nothing. A corrupt file is backed up and
-reset; an unwritable location keeps answers in memory for the session. Nothing here ever crashes a notebook.
+reset; an unwritable location or a read-only file keeps answers in memory for the session. Text that is not valid
+Unicode (a lone surrogate, raw bytes) is kept as visible escapes such as ``\\udcff``. Nothing here ever crashes a
+notebook.
 
 ``python -m course_utils.progress show`` prints your progress;
-``python -m course_utils.progress export OUT.csv [PROGRESS.json ...]`` merges learners' files into one CSV.
+``python -m course_utils.progress export OUT.csv [PROGRESS.json ...] [--force]`` merges learners' files into one
+CSV (see ``course_utils.progress_export``).
 """
 
 from __future__ import annotations
 
-import csv
+import errno
 import getpass
 import json
 import os
+import re
+import reprlib
 import sys
 from contextlib import suppress
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from course_utils.safe_files import locked, write_json
+from course_utils.safe_files import is_read_only, json_bytes, locked, write_json
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -29,8 +34,10 @@ if TYPE_CHECKING:
 APP_NAME = "transfer-learning-course"
 VERSION = 1
 NOTEBOOKS = tuple(f"{i:02d}" for i in range(1, 9))
-CSV_COLUMNS = ("learner", "notebook", "question_id", "correct", "response", "timestamp")
+USAGE = "usage: python -m course_utils.progress show | export OUT.csv [PROGRESS.json ...] [--force]"
 _FIELDS = {"learner": str, "notebook": str, "question_id": str, "correct": bool, "timestamp": str}
+_NOTEBOOK_ID = re.compile(r"[0-9]{2}")  # "01" ... "08"; used with fullmatch, so "01\n" does not pass
+_MAX_DEPTH = 100  # a response nested deeper than this is kept as text
 _BAR_COLOR = "#0072B2"  # Okabe-Ito blue, as plots.PALETTE[0] (not imported: plots pulls in torch)
 
 # The one piece of module state: attempts that could not be saved yet, per file, and files already warned about.
@@ -38,8 +45,8 @@ _UNSAVED: dict[Path, list[dict]] = {}
 _WARNED: set[Path] = set()
 
 
-class _Corrupt(ValueError):
-    """The progress file is not valid JSON or not of the expected shape."""
+class ProgressFileError(ValueError):
+    """A progress file is not valid JSON or not of the expected shape; the message says where."""
 
 
 def progress_path() -> Path:
@@ -53,6 +60,18 @@ def progress_path() -> Path:
     return Path(user_data_dir(APP_NAME, appauthor=False)) / "progress.json"
 
 
+def shown(value: object) -> str:
+    """`value` (a path, a reason) as one printable line: control characters and undecodable bytes escaped."""
+    text = str(value)
+    return text if text.isprintable() else ascii(text)
+
+
+def _short(value: object) -> str:
+    """A learner-written value, quoted and escaped on one line, cut to 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _learner() -> str:
     try:
         return os.environ.get("COURSE_LEARNER") or getpass.getuser()
@@ -60,82 +79,166 @@ def _learner() -> str:
         return "unknown"
 
 
-def _jsonable(value: object) -> object:
-    """The response as plain JSON: sets become sorted lists, NumPy scalars Python numbers, the rest text."""
+def _as_text(value: object) -> str:
+    """str(value), or a shortened repr where that fails (a list nested too deeply, an integer too long, ...)."""
+    for show in (str, reprlib.repr):
+        with suppress(Exception):
+            return show(value)
+    return f"<{type(value).__name__} that cannot be shown as text>"
+
+
+def _text(value: object) -> str:
+    """`value` as text that can be saved as UTF-8: bytes decoded, lone surrogates kept as visible escapes."""
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("utf-8", "backslashreplace")
+    elif not isinstance(value, str):
+        value = _as_text(value)
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _jsonable(value: object, depth: int = 0) -> object:
+    """`value` as plain JSON: sets become sorted lists, NumPy scalars Python numbers, text safe UTF-8, the rest text."""
     if hasattr(value, "item") and callable(value.item):
-        with suppress(TypeError, ValueError):
+        with suppress(Exception):
             value = value.item()
-    if value is None or isinstance(value, (str, bool, int)):
+    if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
         return value if value == value and abs(value) != float("inf") else str(value)
+    if isinstance(value, (set, frozenset, list, tuple, dict)) and depth >= _MAX_DEPTH:
+        return _text(value)
     if isinstance(value, (set, frozenset)):
-        return sorted((_jsonable(v) for v in value), key=str)
+        return sorted((_jsonable(v, depth + 1) for v in value), key=_as_text)
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, depth + 1) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return str(value)
+        return {_text(k): _jsonable(v, depth + 1) for k, v in value.items()}
+    return _text(value)
 
 
-def _read_attempts(path: Path) -> list[dict]:
-    """Attempts stored in `path` ([] if it does not exist); raise _Corrupt on bad content."""
+def _problem(attempt: object) -> str | None:
+    """What is wrong with one stored attempt, naming the field (None if nothing)."""
+    if not isinstance(attempt, dict):
+        return "is not an object with learner, notebook, question_id, correct and timestamp"
+    for field, kind in _FIELDS.items():
+        if not isinstance(attempt.get(field), kind):
+            return f"field '{field}' is missing or not {'true/false' if kind is bool else 'text'}"
+    if not _NOTEBOOK_ID.fullmatch(attempt["notebook"]):
+        return f"field 'notebook' is {_short(attempt['notebook'])}, not two digits like \"01\""
+    try:
+        datetime.fromisoformat(attempt["timestamp"])
+    except ValueError:
+        return (f"field 'timestamp' is {_short(attempt['timestamp'])}, not an ISO-8601 date-time "
+                "like 2024-05-01T09:30:00+00:00")
+    return None
+
+
+def read_attempts(path: Path) -> list[dict]:
+    """Attempts stored in `path` ([] if it does not exist), never modifying it; raise ProgressFileError if bad."""
     try:
         data = json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         return []
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise _Corrupt(f"not valid JSON: {err}") from None
+    except ValueError as err:  # not UTF-8, not JSON, or a number too long to read
+        raise ProgressFileError(f"not valid JSON: {err}") from None
+    except RecursionError:
+        raise ProgressFileError("not valid JSON: nested too deeply") from None
     if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("attempts"), list):
-        raise _Corrupt(f'expected {{"version": {VERSION}, "attempts": [...]}}')
+        raise ProgressFileError(f'expected {{"version": {VERSION}, "attempts": [...]}}')
     for n, attempt in enumerate(data["attempts"], 1):
-        if not isinstance(attempt, dict) or any(not isinstance(attempt.get(k), t) for k, t in _FIELDS.items()):
-            raise _Corrupt(f"attempt #{n} lacks one of {', '.join(_FIELDS)}")
-    return data["attempts"]
+        problem = _problem(attempt)
+        if problem:
+            raise ProgressFileError(f"attempt #{n}: {problem}")
+    return [_jsonable(a) for a in data["attempts"]]
+
+
+def unsaved_attempts(path: Path) -> list[dict]:
+    """Attempts of this session that could not be written to `path` yet (kept in memory)."""
+    return list(_UNSAVED.get(path, []))
+
+
+def _warn_once(path: Path, message: str) -> None:
+    """Print `message` the first time something goes wrong with `path`, so a notebook is not flooded."""
+    if path not in _WARNED:
+        _WARNED.add(path)
+        print(message)
+
+
+def _unsaved_message(path: Path, err: Exception) -> str:
+    reason = err.strerror if isinstance(err, OSError) and err.strerror else f"{type(err).__name__}: {err}"
+    return (f"Could not save quiz progress to {shown(path)} ({shown(reason)}). Your answers are kept for this "
+            "session only; make the file writable or set COURSE_PROGRESS_FILE to a writable file to keep them.")
 
 
 def _read_or_reset(path: Path) -> list[dict]:
-    """Attempts in `path`; a corrupt file is moved to a backup and counts as empty. Call with the lock held."""
+    """Attempts in `path`; a corrupt file is moved to a backup and counts as empty. Call with the lock held.
+
+    A corrupt read-only file is reported and left in place: PermissionError, so answers stay in memory.
+    """
     try:
-        return _read_attempts(path)
-    except _Corrupt as err:
+        return read_attempts(path)
+    except ProgressFileError as err:
+        if is_read_only(path):
+            _warn_once(path, f"Your quiz progress file {shown(path)} could not be read ({shown(err)}) and is "
+                       "read-only, so it was left as it is. Your answers are kept for this session only; make it "
+                       "writable or set COURSE_PROGRESS_FILE to another file to keep them.")
+            raise PermissionError(errno.EACCES, "the file is read-only", str(path)) from None
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         backup, n = path.with_name(f"{path.name}.corrupt-{stamp}"), 1
         while backup.exists():
             backup, n = path.with_name(f"{path.name}.corrupt-{stamp}-{n}"), n + 1
         os.replace(path, backup)
-        print(f"Your quiz progress file {path} could not be read ({err}). It was moved to {backup} "
-              "and a fresh one was started.")
+        print(f"Your quiz progress file {shown(path)} could not be read ({shown(err)}). It was moved to "
+              f"{shown(backup)} and a fresh one was started.")
         return []
 
 
-def _warn_once(path: Path, err: OSError) -> None:
-    if path not in _WARNED:
-        _WARNED.add(path)
-        print(f"Could not save quiz progress to {path} ({err.strerror or err}). Your answers are kept for this "
-              "session only; set COURSE_PROGRESS_FILE to a writable file to keep them.")
+def _attempt(notebook: object, question_id: object, correct: bool, response: object, learner: str | None) -> dict:
+    """One attempt as it is stored: safe text everywhere, a notebook id like "01", a UTC timestamp."""
+    notebook = _text(notebook)
+    return {
+        "learner": _text(learner or _learner()),
+        "notebook": notebook.zfill(2) if len(notebook) == 1 and notebook in "0123456789" else notebook,
+        "question_id": _text(question_id),
+        "correct": bool(correct),
+        "response": _jsonable(response),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+    }
+
+
+def _check_savable(attempt: dict) -> None:
+    """Raise ValueError if `attempt` could not be saved and read back."""
+    if not _NOTEBOOK_ID.fullmatch(attempt["notebook"]):
+        raise ValueError(f"the notebook id {_short(attempt['notebook'])} is not two digits like \"01\"")
+    try:
+        json_bytes(attempt)
+    except Exception as err:  # e.g. an integer too long to write out
+        raise ValueError(f"its answer cannot be written as JSON: {err}") from None
 
 
 def record_attempt(
     notebook: str, question_id: str, correct: bool, response: object | None = None, learner: str | None = None
 ) -> None:
-    """Save one quiz attempt (with a UTC timestamp); if the file can't be written, keep it in memory."""
+    """Save one quiz attempt (with a UTC timestamp); if the file can't be written, keep it in memory.
+
+    An attempt that cannot be saved at all is dropped with one printed line, so it never blocks later ones.
+    """
     path = progress_path()
+    try:
+        attempt = _attempt(notebook, question_id, correct, response, learner)
+        _check_savable(attempt)
+    except Exception as err:  # this attempt is dropped, never the ones before or after it
+        print(f"Your attempt at question {_short(_text(question_id))} of notebook {_short(_text(notebook))} "
+              f"was not saved ({shown(err)}). Your other answers are not affected.")
+        return
     pending = _UNSAVED.setdefault(path, [])
-    pending.append({
-        "learner": learner or _learner(),
-        "notebook": str(notebook),
-        "question_id": str(question_id),
-        "correct": bool(correct),
-        "response": _jsonable(response),
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-    })
+    pending.append(attempt)
     try:
         with locked(path):
             write_json(path, {"version": VERSION, "attempts": _read_or_reset(path) + pending})
         pending.clear()  # saved, with any attempts an earlier failure left behind
-    except OSError as err:
-        _warn_once(path, err)
+    except Exception as err:  # whatever goes wrong, the notebook carries on and the answers stay in memory
+        _warn_once(path, _unsaved_message(path, err))
 
 
 def load_progress(path: Path | str | None = None) -> dict:
@@ -143,14 +246,14 @@ def load_progress(path: Path | str | None = None) -> dict:
     path = Path(path).expanduser().absolute() if path else progress_path()
     try:
         try:
-            attempts = _read_attempts(path)
-        except _Corrupt:
+            attempts = read_attempts(path)
+        except ProgressFileError:
             with locked(path):
                 attempts = _read_or_reset(path)
     except OSError as err:
-        _warn_once(path, err)
+        _warn_once(path, _unsaved_message(path, err))
         attempts = []
-    return {"version": VERSION, "attempts": attempts + list(_UNSAVED.get(path, []))}
+    return {"version": VERSION, "attempts": attempts + unsaved_attempts(path)}
 
 
 def _summarize(notebook: str, question_ids: list[str], attempts: list[dict]) -> dict:
@@ -229,50 +332,31 @@ def dashboard(banks: dict[str, list[str]] | None = None) -> Figure | None:
     return fig
 
 
-def _write_csv(path: Path | str, attempts: list[dict]) -> int:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(CSV_COLUMNS)
-        for a in attempts:
-            response = "" if a.get("response") is None else json.dumps(a["response"], ensure_ascii=False)
-            writer.writerow([a["learner"], a["notebook"], a["question_id"], str(a["correct"]).lower(), response,
-                             a["timestamp"]])
-    return len(attempts)
 
+def export_csv(path: Path | str, progress_file: Path | str | None = None, force: bool = False) -> int:
+    """Write every attempt (yours by default) as CSV for a teacher; return the number of rows.
 
-def export_csv(path: Path | str, progress_file: Path | None = None) -> int:
-    """Write every attempt (yours by default) as CSV for a teacher; return the number of rows."""
-    return _write_csv(path, load_progress(progress_file)["attempts"])
+    Raises ``progress_export.ExportError``, writing nothing, if `path` would overwrite a file it must not.
+    """
+    from course_utils import progress_export
+
+    return progress_export.export_csv(path, progress_file, force)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m course_utils.progress show`` or ``... export OUT.csv [PROGRESS.json ...]``."""
+    """``python -m course_utils.progress show`` or ``... export OUT.csv [PROGRESS.json ...] [--force]``."""
     args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["show"] and len(args) == 1:
+    if args == ["show"]:
         progress = load_progress()
-        print(f"Progress file: {progress_path()} ({len(progress['attempts'])} attempts)")
+        print(f"Progress file: {shown(progress_path())} ({len(progress['attempts'])} attempts)")
         _print_table(_summaries(None, progress["attempts"]))
         return 0
-    if args[:1] != ["export"] or len(args) < 2:
-        print("usage: python -m course_utils.progress show\n"
-              "       python -m course_utils.progress export OUT.csv [PROGRESS.json ...]", file=sys.stderr)
-        return 2
-    if len(args) == 2:
-        n = export_csv(args[1])
-        print(f"Wrote {n} attempts from {progress_path()} to {args[1]}.")
-        return 0
-    attempts, bad = [], 0
-    for name in args[2:]:  # a teacher's collected files: read them, never modify them
-        try:
-            if not Path(name).is_file():
-                raise FileNotFoundError("no such file")
-            attempts += _read_attempts(Path(name))
-        except (OSError, _Corrupt) as err:
-            bad += 1
-            print(f"Skipped {name}: {err}", file=sys.stderr)
-    n = _write_csv(args[1], attempts)
-    print(f"Wrote {n} attempts from {len(args) - 2 - bad} of {len(args) - 2} files to {args[1]}.")
-    return 1 if bad else 0
+    if args[:1] == ["export"]:
+        from course_utils import progress_export
+
+        return progress_export.main(args[1:])
+    print(USAGE, file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

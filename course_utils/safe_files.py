@@ -1,13 +1,16 @@
-"""Safe shared files: an exclusive lock across processes and atomic replacement.
+"""Safe shared files: an exclusive lock across processes, atomic replacement, and respect for read-only files.
 
 Two notebooks (two kernels) may save quiz progress at the same moment: `locked` serialises their
-read-modify-write, and `write_json` makes sure a reader only ever sees a whole old or a whole new file.
+read-modify-write, and `write_atomic` makes sure a reader only ever sees a whole old or a whole new file.
+A file someone made read-only is never replaced, even where the folder would allow it.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,14 +24,43 @@ except ImportError:  # Windows
     import msvcrt
 
 LOCK_TIMEOUT_S = 10.0
+_ANY_WRITE_BIT = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+
+
+def is_read_only(path: Path) -> bool:
+    """True if `path` exists and must not be written: it has no write permission bit, or this user may not write it.
+
+    The bits are checked as well as `os.access` because root may write any file, yet a file made read-only
+    (``chmod a-w``) is a clear sign that it should be left alone.
+    """
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not mode & _ANY_WRITE_BIT or not os.access(path, os.W_OK)
+
+
+def json_bytes(data: object) -> bytes:
+    """`data` as UTF-8 JSON, as `write_json` stores it; raises (TypeError, ValueError, ...) if it cannot be."""
+    return json.dumps(data, indent=1, ensure_ascii=False).encode("utf-8")
 
 
 def write_json(path: Path, data: object) -> None:
-    """Replace `path` atomically with `data` as JSON: write a temp file next to it, fsync, then rename over it."""
+    """Replace `path` atomically with `data` as JSON (serialised first, so a failure leaves no trace)."""
+    write_atomic(path, json_bytes(data))
+
+
+def write_atomic(path: Path, payload: bytes) -> None:
+    """Replace `path` with `payload`: write a temp file next to it, fsync, then rename over it.
+
+    Raises PermissionError, writing nothing, if `path` is read-only.
+    """
+    if is_read_only(path):
+        raise PermissionError(errno.EACCES, "the file is read-only", str(path))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, ensure_ascii=False)
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -12,7 +12,7 @@ from pathlib import Path
 import matplotlib
 import pytest
 
-from course_utils import progress, quiz
+from course_utils import progress, progress_export, quiz
 
 matplotlib.use("Agg")
 
@@ -25,8 +25,8 @@ questions:
     type: single
     prompt: Which?
     options:
-      - {{text: Right, correct: true, explanation: yes}}
-      - {{text: Wrong, correct: false, explanation: no}}
+      - {{text: Right, correct: true, explanation: "yes"}}
+      - {{text: Wrong, correct: false, explanation: "no"}}
 """
 
 
@@ -175,7 +175,7 @@ def test_export_csv_round_trip(pfile: Path, tmp_path: Path) -> None:
     with open(out, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
         header, *rows = list(reader)
-    assert tuple(header) == progress.CSV_COLUMNS
+    assert tuple(header) == progress_export.CSV_COLUMNS
     assert len(rows) == 3
     first = dict(zip(header, rows[0], strict=True))
     assert (first["learner"], first["notebook"], first["question_id"]) == ("ada", "01", "definition")
@@ -202,8 +202,10 @@ def test_cli_export_merges_learners(pfile: Path, tmp_path: Path, monkeypatch: py
         rows = list(csv.DictReader(f))
     assert [(r["learner"], r["question_id"]) for r in rows] == [("ada", "q1"), ("bob", "q1"), ("bob", "q2")]
     assert "3 attempts from 2 of 2 files" in capsys.readouterr().out
-    assert progress.main(["export", str(out), str(files["ada"]), str(broken), str(tmp_path / "missing.json")]) == 1
-    assert "Skipped" in capsys.readouterr().err
+    missing = tmp_path / "missing.json"
+    assert progress.main(["export", str(out), str(files["ada"]), str(broken), str(missing), "--force"]) == 1
+    err = capsys.readouterr().err
+    assert f"Skipped {broken}: not valid JSON" in err and f"Skipped {missing}: no such file" in err
     assert broken.read_text() == "{"  # a teacher's files are never modified
     with open(out, newline="", encoding="utf-8") as f:
         assert len(list(csv.DictReader(f))) == 1
@@ -256,5 +258,6 @@ def test_dashboard_reads_banks_and_skips_broken_ones(
     fig = progress.dashboard()
     heights = [bar.get_height() for bar in fig.axes[0].patches]
     assert heights[:2] == [1.0, 0.0] and len(heights) == 8
-    assert "02.yaml could not be read" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "02.yaml could not be read" in out and "01.yaml" not in out  # the valid bank is read, not guessed
     plt.close(fig)
