@@ -8,7 +8,9 @@ a terminal) the same output shows the questions as static HTML or text, answers 
 
 from __future__ import annotations
 
+import contextlib
 import html
+import io
 
 import ipywidgets as widgets
 import mistune
@@ -135,8 +137,11 @@ class QuestionCard(widgets.VBox):
             return False
         self.attempts += 1
         self.correct = q.is_right(response)
-        self.feedback.value = self._feedback_html(response)
-        progress.record_attempt(self.bank.notebook, q.id, self.correct, response)
+        saving = io.StringIO()  # a button's printed output would go to JupyterLab's log, unseen: show it here
+        with contextlib.redirect_stdout(saving):
+            progress.record_attempt(self.bank.notebook, q.id, self.correct, response)
+        note = f"<p><small>{html.escape(saving.getvalue().strip())}</small></p>" if saving.getvalue().strip() else ""
+        self.feedback.value = self._feedback_html(response) + note
         self._on_check()
         return self.correct
 

@@ -98,3 +98,17 @@ def test_every_shipped_bank_builds_a_widget(tmp_path, monkeypatch):
         widget = quiz_widget.QuizWidget(bank)
         assert len(widget.cards) == len(bank.questions)
         assert quiz_widget.static_html(bank).count("<details>") == len(bank.questions)
+
+
+def test_a_progress_file_that_cannot_be_saved_is_said_in_the_feedback(bank, tmp_path, monkeypatch):
+    """A button's prints would land in JupyterLab's log console: the learner sees the warning under the answer."""
+    locked_file = tmp_path / "read-only.json"
+    locked_file.write_text('{"version": 1, "attempts": []}')
+    locked_file.chmod(0o444)
+    monkeypatch.setenv("COURSE_PROGRESS_FILE", str(locked_file))
+    w = quiz_widget.QuizWidget(bank)
+    assert w.answer(0, 0) is True
+    feedback = w.cards[0].feedback.value
+    assert "Right" in feedback and "Could not save quiz progress" in feedback and "read-only" in feedback
+    assert w.answer(0, 1) is False  # later attempts still work, kept in memory
+    assert locked_file.read_text() == '{"version": 1, "attempts": []}'
