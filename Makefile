@@ -58,11 +58,11 @@ pretrain-ssl: install  ## rebuild data/simclr.pt and data/masked.pt, their claim
 execute: install  ## re-execute every notebook in place (after changing one)
 	$(BIN)/python bench/run_notebooks.py --write
 
-student: install  ## solution-free student copies of the notebooks in build/student
-	$(BIN)/python -m course_utils.classroom student build/student
+student: install  ## solution-free student copies in build/student (FORCE=1 overwrites edited copies)
+	$(BIN)/python -m course_utils.classroom student build/student $(if $(FORCE),--force)
 
-slides: install  ## reveal.js slides of every notebook in build/slides
-	$(BIN)/python -m course_utils.classroom slides build/slides
+slides: install  ## reveal.js slides of every notebook in build/slides (FORCE=1 as for student)
+	$(BIN)/python -m course_utils.classroom slides build/slides $(if $(FORCE),--force)
 
 quizzes: install  ## validate every quiz bank in data/quizzes
 	$(BIN)/python -m course_utils.quiz validate

@@ -50,15 +50,18 @@ def write_json(path: Path, data: object) -> None:
     write_atomic(path, json_bytes(data))
 
 
-def write_atomic(path: Path, payload: bytes) -> None:
+def write_atomic(path: Path, payload: bytes, mode: int = 0o600) -> None:
     """Replace `path` with `payload`: write a temp file next to it, fsync, then rename over it.
 
+    `mode` is the new file's permissions (private by default; 0o644 for files others should read).
     Raises PermissionError, writing nothing, if `path` is read-only.
     """
     if is_read_only(path):
         raise PermissionError(errno.EACCES, "the file is read-only", str(path))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if mode != 0o600:
+            os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
             f.flush()

@@ -32,6 +32,35 @@ def test_unbalanced_markers_are_an_error():
         classroom.strip_solutions("### BEGIN SOLUTION\nx = 1\n")
 
 
+@pytest.mark.parametrize("source, line", [
+    ("### END SOLUTION\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION", 1),
+    ("### BEGIN SOLUTION\n  ### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n### END SOLUTION", 2),
+    ("print('done')  ### END SOLUTION", 1),
+])
+def test_markers_out_of_order_are_a_classroom_error_naming_the_line(source, line):
+    with pytest.raises(classroom.ClassroomError, match=f"line {line}:"):
+        classroom.strip_solutions(source)
+
+
+def test_markdown_regions_become_an_answer_prompt():
+    source = "**Why does it work?**\n\n### BEGIN SOLUTION\nBecause the features transfer.\n### END SOLUTION\n\nNext."
+    stripped = classroom.strip_solutions(source, "markdown")
+    assert stripped == "**Why does it work?**\n\n*Your answer here.*\n\nNext."
+
+
+def test_student_notebook_strips_markdown_and_names_the_cell_of_a_problem():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("Q?\n### BEGIN SOLUTION\nA.\n### END SOLUTION"),
+        nbformat.v4.new_code_cell(SOLVED),
+    ])
+    student = classroom.student_notebook(nb)
+    assert student.cells[0].source == "Q?\n*Your answer here.*\n"
+    assert "raise NotImplementedError" in student.cells[1].source
+    nb.cells.append(nbformat.v4.new_markdown_cell("### BEGIN SOLUTION\nA."))
+    with pytest.raises(classroom.ClassroomError, match=r"cell 3 \(counting cells from 1\), line 1:"):
+        classroom.student_notebook(nb)
+
+
 def test_solution_cells_become_a_note_and_outputs_are_cleared():
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", text="1\n")],
@@ -41,6 +70,7 @@ def test_solution_cells_become_a_note_and_outputs_are_cleared():
     student = classroom.student_notebook(nb)
     assert student.cells[0].outputs == [] and student.cells[0].execution_count is None
     assert student.cells[1].cell_type == "markdown" and "teacher's copy" in student.cells[1].source
+    assert student.cells[1].id == nb.cells[1].id, "the same note id on every build"
     assert nb.cells[0].outputs, "the original notebook must not be modified"
 
 
