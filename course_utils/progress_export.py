@@ -127,6 +127,10 @@ def _read_all(files: list[Path]) -> tuple[list[dict], int, int]:
     return attempts, n_read, len(seen)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def main(args: list[str]) -> int:
     """The ``export`` command (`args` after the word export): 0 all exported, 1 a file skipped, 2 nothing written."""
     force = "--force" in args
@@ -138,7 +142,7 @@ def main(args: list[str]) -> int:
     try:
         if not sources:
             n = export_csv(out, force=force)
-            print(f"Wrote {n} attempts from {shown(progress_path())} to {shown(out)}.")
+            print(f"Wrote {_count(n, 'attempt')} from {shown(progress_path())} to {shown(out)}.")
             return 0
         check_output(out, sources, force)
         attempts, n_read, n_files = _read_all(sources)
@@ -150,5 +154,5 @@ def main(args: list[str]) -> int:
         print(f"Could not write {shown(out)} ({shown(err.strerror or err)}); nothing was written. "
               "Choose another place or make it writable.", file=sys.stderr)
         return 2
-    print(f"Wrote {n} attempts from {n_read} of {n_files} files to {shown(out)}.")
+    print(f"Wrote {_count(n, 'attempt')} from {n_read} of {_count(n_files, 'file')} to {shown(out)}.")
     return 0 if n_read == n_files else 1
