@@ -1,8 +1,9 @@
 """Checkers for the notebooks' exercises, one module per notebook; every checker is importable from here.
 
 Each ``check_*`` takes the learner's answer, prints one clear verdict with a hint, and returns a
-`Verdict` (true when right). A checker never raises: an unfinished exercise is "not done yet", and a
-crash inside the learner's code is reported, not re-raised.
+`Verdict` (true when right). A checker never raises and never hangs: an unfinished exercise is "not done
+yet", a crash inside the learner's code is reported in one line, and code that runs longer than
+`core.TIME_LIMIT_S` seconds is stopped.
 """
 
 from course_utils.exercises.adaptation import check_gradient_reversal, check_pseudo_label_selection

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from course_utils.exercises.core import Verdict, call_learner, verdict
+from course_utils.exercises.core import Verdict, checker, describe_error, learner, time_limited, to_tensor, verdict
 
 
 def _rgb_conv(bias: bool) -> nn.Conv2d:
@@ -16,28 +16,57 @@ def _rgb_conv(bias: bool) -> nn.Conv2d:
         return nn.Conv2d(3, 6, kernel_size=5, stride=2, padding=2, bias=bias)
 
 
+def _layer_problem(answer: nn.Conv2d, rgb: nn.Conv2d) -> str | None:
+    """What stops the learner's layer from running on a grey batch (its weight's and bias's shapes), or None."""
+    want = (rgb.out_channels, 1, *rgb.kernel_size)
+    weight = getattr(answer, "weight", None)
+    if not isinstance(weight, torch.Tensor):
+        return f"The new layer has no weight tensor (its weight is a {type(weight).__name__})."
+    if tuple(weight.shape) != want:
+        return (f"The new layer's weight must be [out_channels, 1, k, k] = {list(want)} (got {list(weight.shape)}): "
+                "sum the pre-trained filters over their input channels, conv.weight.sum(dim=1, keepdim=True).")
+    if weight.dtype != rgb.weight.dtype or weight.device != rgb.weight.device:
+        return (f"Keep the weight's dtype and device ({rgb.weight.dtype} on {rgb.weight.device}); got {weight.dtype} "
+                f"on {weight.device}.")
+    bias = answer.bias
+    if bias is not None and (not isinstance(bias, torch.Tensor) or tuple(bias.shape) != (rgb.out_channels,)):
+        got = list(bias.shape) if isinstance(bias, torch.Tensor) else type(bias).__name__
+        return f"The bias must hold one number per filter, [{rgb.out_channels}] (got {got}): copy conv.bias."
+    return None
+
+
+@checker("Return an nn.Conv2d with in_channels=1, the original layer's filters summed over dim 1.")
 def check_grey_stem(fn: Callable[[nn.Conv2d], nn.Conv2d]) -> Verdict:
     """Exercise 08.1: `fn(conv)` is a 1-channel convolution that computes on a grey image exactly what the 3-channel
     `conv` computes on that image copied into R, G and B (same filters otherwise: stride, padding, bias)."""
     for bias in (False, True):
         rgb = _rgb_conv(bias)
         original = [t.detach().clone() for t in rgb.parameters()]
-        answer, problem = call_learner(fn, rgb)
-        if problem:
-            print(problem)
-            return Verdict(False)
+        answer = learner(fn, rgb)
         if not isinstance(answer, nn.Conv2d):
             return verdict(False, f"Return an nn.Conv2d (got {type(answer).__name__}).")
-        if any(not torch.equal(a, b) for a, b in zip(original, rgb.parameters(), strict=True)):
+        now = list(rgb.parameters())
+        if len(now) != len(original) or any(not torch.equal(a, b) for a, b in zip(original, now, strict=True)):
             return verdict(False, "Leave the pre-trained layer as it was: build a new Conv2d and copy into it.")
         if answer.in_channels != 1:
             return verdict(False, f"The new layer takes 1 channel (it has in_channels={answer.in_channels}).")
         if (answer.stride, answer.padding, answer.kernel_size) != (rgb.stride, rgb.padding, rgb.kernel_size):
             return verdict(False, "Keep the kernel size, stride and padding of the original layer: the later layers "
                                   "expect its output size.")
+        problem = _layer_problem(answer, rgb)
+        if problem:
+            return verdict(False, problem)
         grey = torch.rand(4, 1, 16, 16, generator=torch.Generator().manual_seed(9))
         with torch.no_grad():
-            want, got = rgb(grey.expand(-1, 3, -1, -1)), answer(grey)
+            want = rgb(grey.expand(-1, 3, -1, -1))
+            try:
+                got = time_limited(answer, grey)
+            except Exception as err:
+                return verdict(False, f"The new layer fails on a grey batch [4, 1, 16, 16] ({describe_error(err)}). "
+                                      "Build it like the original: nn.Conv2d(1, out_channels, kernel_size, stride, "
+                                      "padding).")
+        if not isinstance(got, torch.Tensor):
+            return verdict(False, f"The new layer returns a {type(got).__name__}: return a plain nn.Conv2d.")
         if got.shape != want.shape:
             return verdict(False, f"Output shape {list(got.shape)}, expected {list(want.shape)}: keep 6 filters.")
         if torch.allclose(got, want, atol=1e-5):
@@ -55,21 +84,20 @@ def check_grey_stem(fn: Callable[[nn.Conv2d], nn.Conv2d]) -> Verdict:
     return verdict(True, "Summed filters: the pre-trained first layer, exactly, for one-channel input.")
 
 
+@checker("Return a pair (classes, probabilities): k class indices and their softmax probabilities.")
 def check_top_k(fn: Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]) -> Verdict:
     """Exercise 08.2: `fn(logits, k)` for one image's logits [C] gives (classes, probabilities) of the k most likely
     classes, most likely first; probabilities from the softmax over all classes."""
     logits = torch.tensor([0.5, 3.0, -1.0, 2.0, 0.0, 2.5])
     for k in (3, 1, 6):
-        answer, problem = call_learner(fn, logits.clone(), k)
-        if problem:
-            print(problem)
-            return Verdict(False)
+        answer = learner(fn, logits.clone(), k)
         if not (isinstance(answer, tuple) and len(answer) == 2):
             return verdict(False, "Return a pair (classes, probabilities).")
-        try:
-            classes, probs = (torch.as_tensor(a).flatten() for a in answer)
-        except (TypeError, ValueError, RuntimeError):
-            return verdict(False, "Return the classes and the probabilities as tensors (or lists) of numbers.")
+        classes = to_tensor(answer[0], "the classes").flatten()
+        probs = to_tensor(answer[1], "the probabilities").flatten()
+        if classes.is_complex() or probs.is_complex():
+            return verdict(False, "Return the classes and the probabilities as real numbers.")
+        classes, probs = classes.detach().cpu(), probs.detach().cpu()
         want = torch.softmax(logits, 0).topk(k)
         if len(classes) != k or len(probs) != k:
             return verdict(False, f"With k={k}, return exactly {k} classes and {k} probabilities.")
@@ -89,21 +117,21 @@ def check_top_k(fn: Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tens
     return verdict(True, "Softmax over every class, then the k largest, most likely first.")
 
 
+@checker("Return a tensor [B, D]: the mean over each sentence's real tokens, scaled to unit length.")
 def check_mean_pool(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Verdict:
     """Exercise 08.3: `fn(hidden, mask)` turns token vectors [B, L, D] and an attention mask [B, L] (1 on real
     tokens, 0 on padding) into sentence embeddings [B, D]: the mean over the real tokens, scaled to unit length."""
     g = torch.Generator().manual_seed(83)
     hidden = torch.randn(3, 5, 4, generator=g) + 1.0
     mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]])
-    answer, problem = call_learner(fn, hidden.clone(), mask.clone())
-    if problem:
-        print(problem)
-        return Verdict(False)
+    answer = learner(fn, hidden.clone(), mask.clone())
     if not isinstance(answer, torch.Tensor):
         return verdict(False, f"Return a tensor (got {type(answer).__name__}).")
     if answer.shape != (3, 4):
         return verdict(False, f"Return one vector per sentence, shape [B, D] = [3, 4] (got {list(answer.shape)}).")
-    answer = answer.detach().float()
+    if answer.is_complex():
+        return verdict(False, f"Return real numbers (got {answer.dtype}).")
+    answer = answer.detach().float().cpu()
     m = mask.unsqueeze(-1).float()
     mean = (hidden * m).sum(1) / m.sum(1)
     want = torch.nn.functional.normalize(mean, dim=1)

@@ -1,16 +1,25 @@
 """What every exercise checker shares: the verdict, safe calls into the learner's code, common checks.
 
-Each ``check_*`` takes the learner's answer, prints one clear verdict with a hint, and returns True
-or False. A checker never raises: an unfinished exercise (``raise NotImplementedError``, ``None``)
-is reported as "not done yet", and a crash inside the learner's code is reported, not re-raised.
+Each ``check_*`` takes the learner's answer, prints one clear verdict with a hint, and returns a `Verdict`.
+A checker never raises and never hangs: it is wrapped in `checker`, and calls the learner's code through
+`learner`, which reports an unfinished exercise (``raise NotImplementedError``, ``None``) as "not done yet",
+a crash in one line, and stops code that runs longer than `TIME_LIMIT_S`.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import numbers
 from collections.abc import Callable
+from typing import Any, NoReturn
+
+import torch
+
+from course_utils.exercises.time_limit import TimeLimitExceeded, call_with_time_limit
 
 NOT_DONE = "⏳ Not done yet: replace `raise NotImplementedError` with your code, run the cell again."
+TIME_LIMIT_S = 30  # seconds the learner's code may run in one call before it is stopped
 
 
 class Verdict:
@@ -35,47 +44,137 @@ class Verdict:
         pass
 
 
+class Rejected(Exception):
+    """Ends a checker with a failing verdict; `checker` prints `line`, the one line the learner reads."""
+
+    def __init__(self, line: str):
+        super().__init__(line)
+        self.line = line
+
+
+def _verdict_line(ok: bool, message: str) -> str:
+    return ("✅ Correct! " if ok else "❌ Not quite. ") + message
+
+
 def verdict(ok: bool, message: str) -> Verdict:
-    print(("✅ Correct! " if ok else "❌ Not quite. ") + message)
+    """Print the verdict line and return it as a `Verdict`."""
+    print(_verdict_line(ok, message))
     return Verdict(ok)
 
 
-def call_learner(fn: Callable, *args):
-    """Run the learner's function; return (result, problem message or None)."""
+def reject(message: str) -> NoReturn:
+    """End the running checker with "❌ Not quite. `message`"."""
+    raise Rejected(_verdict_line(False, message))
+
+
+def describe_error(err: BaseException) -> str:
+    """An exception in one short line: its type and the first line of its message."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    text = text if len(text) <= 200 else text[:197] + "..."
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def time_limit_message() -> str:
+    """What the learner reads when their code was stopped after TIME_LIMIT_S."""
+    return f"❌ Your function ran for over {TIME_LIMIT_S:g} s and was stopped: look for a loop that never ends."
+
+
+def time_limited(fn: Callable, *args: Any) -> Any:
+    """`fn(*args)` for code the learner wrote indirectly (a returned model's forward), stopped after TIME_LIMIT_S."""
+    return call_with_time_limit(fn, args, TIME_LIMIT_S)
+
+
+def learner(fn: Callable | None, *args: Any) -> Any:
+    """What the learner's `fn(*args)` returns. If it is unfinished, crashes, runs too long or returns None,
+    raise `Rejected` with the line to show instead (`checker` prints it)."""
     if fn is None:
-        return None, NOT_DONE
+        raise Rejected(NOT_DONE)
+    if not callable(fn):
+        reject(f"Pass your function itself, like `check(my_function)` (got {type(fn).__name__}).")
     try:
-        result = fn(*args)
+        result = time_limited(fn, *args)
     except NotImplementedError:
-        return None, NOT_DONE
+        raise Rejected(NOT_DONE) from None
+    except TimeLimitExceeded:
+        raise Rejected(time_limit_message()) from None
     except Exception as err:  # the learner's code crashed: say so, in one line
-        return None, f"❌ Your function raised {type(err).__name__}: {err}"
+        raise Rejected(f"❌ Your function raised {describe_error(err)}") from None
     if result is None:
-        return None, NOT_DONE + " (Your function returned None: did you forget `return`?)"
-    return result, None
+        raise Rejected(NOT_DONE + " (Your function returned None: did you forget `return`?)")
+    return result
 
 
+def checker(returns: str) -> Callable[[Callable[..., Verdict]], Callable[..., Verdict]]:
+    """Make a `check_*` function safe: whatever happens, it prints one verdict line and returns a `Verdict`.
 
-def learner_number(fn: Callable, *args) -> tuple[float | None, Verdict | None]:
-    """Call the learner's `fn(*args)` for one number: (the number, None), or (None, a failing Verdict, printed)."""
-    value, problem = call_learner(fn, *args)
-    if problem:
-        print(problem)
-        return None, Verdict(False)
+    `returns` says what a right answer looks like; it ends the hint when the answer breaks the checker's own
+    comparison in a way the checker did not foresee.
+    """
+
+    def wrap(check: Callable[..., Verdict]) -> Callable[..., Verdict]:
+        @functools.wraps(check)
+        def safe_check(*args: Any, **kwargs: Any) -> Verdict:
+            try:
+                return check(*args, **kwargs)
+            except Rejected as rejected:
+                print(rejected.line)
+            except TimeLimitExceeded:
+                print(time_limit_message())
+            except Exception as err:  # a slip the checker did not foresee: a hint, never a traceback
+                reason = describe_error(err).rstrip(".")
+                print(_verdict_line(False, f"Your answer could not be checked ({reason}). {returns}"))
+            return Verdict(False)
+
+        return safe_check
+
+    return wrap
+
+
+def learner_number(fn: Callable, *args: Any) -> float:
+    """The one number the learner's `fn(*args)` returns (a Python number or a one-element tensor)."""
+    value = learner(fn, *args)
+    shape = getattr(value, "shape", None)
+    got = type(value).__name__ + (f" of shape {list(shape)}" if shape is not None else "")
+    if isinstance(value, (str, bytes, bool)):
+        reject(f"Return one number (got {got}).")
     try:
-        return float(value), None
-    except (TypeError, ValueError):
-        return None, verdict(False, f"Return one number (got {type(value).__name__}).")
+        return float(value)
+    except OverflowError:
+        reject("Return one number: yours is too large to compare.")
+    except (TypeError, ValueError, RuntimeError):
+        reject(f"Return one number (got {got}).")
 
 
-def expect_number(fn: Callable, args: tuple, expected: float, case: str, hint: str) -> Verdict | None:
-    """Call the learner's `fn(*args)`: a failing Verdict (already printed) unless it returns `expected`, else None."""
-    value, failed = learner_number(fn, *args)
-    if failed is not None:
-        return failed
+def expect_number(fn: Callable, args: tuple, expected: float, case: str, hint: str) -> None:
+    """Reject unless the learner's `fn(*args)` returns `expected`."""
+    value = learner_number(fn, *args)
     if not math.isfinite(value) or abs(value - expected) > 1e-6:
-        return verdict(False, f"{case}: expected {expected:.3f}, got {value:.3f}. {hint}")
-    return None
+        reject(f"{case}: expected {expected:.3f}, got {value:.3f}. {hint}")
+
+
+def is_number(value: object) -> bool:
+    """A real number such as 3 or 0.01, not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def to_tensor(value: object, what: str) -> torch.Tensor:
+    """`value` (a tensor, a NumPy array, a list of numbers) as a tensor; reject anything else."""
+    try:
+        return torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError):
+        reject(f"Return {what} as a tensor (or a list of numbers, all rows of the same length); "
+               f"got {type(value).__name__}.")
+
+
+def as_indices(value: object, what: str) -> torch.Tensor:
+    """`value` as a flat tensor of integer positions (torch.long); reject masks, floats and non-numbers."""
+    t = to_tensor(value, what)
+    if t.dtype == torch.bool:
+        reject(f"{what} is a True/False mask: return the positions instead, e.g. torch.nonzero(mask).flatten().")
+    if t.is_floating_point() or t.is_complex():
+        reject(f"{what} must be whole numbers (torch.long), not {t.dtype}: a float cannot index a tensor.")
+    return t.long().flatten()
 
 
 def check_choices(answers: object, expected: dict[str, str], fits: dict[str, str], kind: str, success: str) -> Verdict:
@@ -84,20 +183,19 @@ def check_choices(answers: object, expected: dict[str, str], fits: dict[str, str
     `expected` maps scenario keys to categories; `fits` says, per category, when it is the right one.
     """
     if answers is None:
-        print(NOT_DONE)
-        return Verdict(False)
+        raise Rejected(NOT_DONE)
     example = next(iter(fits))
     if not isinstance(answers, dict):
-        return verdict(False, f"Answer with a dict like {{'a': '{example}', ...}} (got {type(answers).__name__}).")
+        reject(f"Answer with a dict like {{'a': '{example}', ...}} (got {type(answers).__name__}).")
     if set(answers) != set(expected):
-        return verdict(False, f"Answer every scenario exactly once: keys {sorted(expected)}.")
+        reject(f"Answer every scenario exactly once: keys {sorted(expected)}.")
     given = {k: str(v).strip().lower() for k, v in answers.items()}
     unknown = sorted({v for v in given.values() if v not in fits})
     if unknown:
-        return verdict(False, f"Unknown {kind}(s) {unknown}: use {sorted(fits)}.")
+        reject(f"Unknown {kind}(s) {unknown}: use {sorted(fits)}.")
     wrong = sorted(k for k in expected if given[k] != expected[k])
     if wrong:
         k = wrong[0]
-        return verdict(False, f"{len(wrong)} of {len(expected)} wrong. Look again at ({k}): {given[k]} fits when "
-                               f"{fits[given[k]]}. Does that match the scenario?")
+        reject(f"{len(wrong)} of {len(expected)} wrong. Look again at ({k}): {given[k]} fits when "
+               f"{fits[given[k]]}. Does that match the scenario?")
     return verdict(True, success)

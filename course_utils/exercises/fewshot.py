@@ -6,10 +6,11 @@ from collections.abc import Callable
 
 import torch
 
-from course_utils.exercises.core import Verdict, call_learner, verdict
+from course_utils.exercises.core import Verdict, as_indices, checker, learner, verdict
 from course_utils.fewshot import prototypes
 
 
+@checker("Return a tensor [way, dim]: row c is the mean embedding of the examples labelled c.")
 def check_prototypes(compute_prototypes: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]) -> Verdict:
     """Exercise 05.1: `compute_prototypes(embeddings, labels, way)` returns the mean embedding of each class,
     row c for class c, whatever order the examples come in and however many each class has."""
@@ -21,16 +22,16 @@ def check_prototypes(compute_prototypes: Callable[[torch.Tensor, torch.Tensor, i
         (torch.randn(4, 3, generator=g), torch.tensor([3, 2, 1, 0]), 4),  # one shot, reversed order
     ]
     for embeddings, labels, way in cases:
-        answer, problem = call_learner(compute_prototypes, embeddings.clone(), labels.clone(), way)
-        if problem:
-            print(problem)
-            return Verdict(False)
+        answer = learner(compute_prototypes, embeddings.clone(), labels.clone(), way)
         if not isinstance(answer, torch.Tensor):
             return verdict(False, f"Return a tensor [way, dim] (got {type(answer).__name__}).")
         want = prototypes(embeddings, labels, way)
         if answer.shape != want.shape:
             return verdict(False, f"For {way} classes and {embeddings.shape[1]}-dimensional embeddings the result "
                                   f"should be {list(want.shape)}, got {list(answer.shape)}: one row per class.")
+        if answer.is_complex() or answer.device != want.device:
+            return verdict(False, f"Return real numbers on the CPU, like the embeddings (got {answer.dtype} on "
+                                  f"{answer.device}).")
         answer = answer.detach().float()
         if torch.allclose(answer, want, atol=1e-5):
             continue
@@ -55,10 +56,7 @@ def _episode_problem(answer: object, labels: torch.Tensor, way: int, shot: int, 
     """What is wrong with `answer` as (support_idx, query_idx) of a `way`-way `shot`-shot episode, or None."""
     if not (isinstance(answer, tuple) and len(answer) == 2):
         return "Return a pair (support_idx, query_idx) of index tensors."
-    try:
-        support, query = (torch.as_tensor(a).long().flatten() for a in answer)
-    except (TypeError, ValueError, RuntimeError):
-        return "support_idx and query_idx must be tensors (or lists) of integer indices into labels."
+    support, query = as_indices(answer[0], "support_idx"), as_indices(answer[1], "query_idx")
     if len(support) != way * shot or len(query) != way * queries:
         return (f"A {way}-way {shot}-shot episode with {queries} queries per class has {way * shot} support and "
                 f"{way * queries} query indices; got {len(support)} and {len(query)}.")
@@ -78,6 +76,18 @@ def _episode_problem(answer: object, labels: torch.Tensor, way: int, shot: int, 
     return None
 
 
+def _same_episode(first: tuple, second: object) -> bool:
+    """Whether two answers of the sampler hold the same indices."""
+    if not (isinstance(second, tuple) and len(second) == 2):
+        return False
+    try:
+        return all(torch.equal(torch.as_tensor(a).long().flatten(), torch.as_tensor(b).long().flatten())
+                   for a, b in zip(first, second, strict=True))
+    except (TypeError, ValueError, RuntimeError):
+        return False
+
+
+@checker("Return a pair (support_idx, query_idx): two 1-D tensors of row indices into labels, class by class.")
 def check_episode_sampler(sample: Callable[[torch.Tensor, int, int, int, torch.Generator], tuple]) -> Verdict:
     """Exercise 05.2: `sample(labels, way, shot, queries, generator)` returns (support_idx, query_idx): `way`
     random classes, `shot` support and `queries` query images of each, all different, class by class."""
@@ -85,10 +95,7 @@ def check_episode_sampler(sample: Callable[[torch.Tensor, int, int, int, torch.G
     seen_classes, full_supports = set(), set()
     for i, (way, shot, queries) in enumerate([(5, 1, 3), (3, 5, 2), (12, 2, 6), (4, 4, 4)] * 3):
         generator = torch.Generator().manual_seed(100 + i)
-        answer, problem = call_learner(sample, labels.clone(), way, shot, queries, generator)
-        if problem:
-            print(problem)
-            return Verdict(False)
+        answer = learner(sample, labels.clone(), way, shot, queries, generator)
         problem = _episode_problem(answer, labels, way, shot, queries)
         if problem:
             return verdict(False, f"{problem} (case way={way}, shot={shot}, queries={queries})")
@@ -97,9 +104,7 @@ def check_episode_sampler(sample: Callable[[torch.Tensor, int, int, int, torch.G
         if way == 12:  # every class is in the episode: only the choice of images can vary
             full_supports.add(tuple(sorted(support.tolist())))
         again = torch.Generator().manual_seed(100 + i)
-        repeat, problem = call_learner(sample, labels.clone(), way, shot, queries, again)
-        if problem or any(not torch.equal(torch.as_tensor(a).long().flatten(), torch.as_tensor(b).long().flatten())
-                          for a, b in zip(answer, repeat, strict=True)):
+        if not _same_episode(answer, learner(sample, labels.clone(), way, shot, queries, again)):
             return verdict(False, "The same generator seed must give the same episode: draw every random number "
                                   "from `generator` (torch.randperm(n, generator=generator)).")
     if len(seen_classes) < 6:

@@ -7,9 +7,26 @@ from collections.abc import Callable
 
 import torch
 
-from course_utils.exercises.core import Verdict, call_learner, learner_number, verdict
+from course_utils.exercises.core import Verdict, checker, is_number, learner, learner_number, verdict
 from course_utils.learning_rates import schedule_factor
 from course_utils.models import BLOCKS, GlyphNet, freeze_up_to
+
+
+def _group_types_problem(params: object, lr: object) -> str | None:
+    """What is wrong with the types of one group's 'params' and 'lr', or None."""
+    if isinstance(params, torch.nn.Module):
+        return "'params' holds the block itself: give its parameters, list(net.block1.parameters())."
+    if isinstance(params, torch.Tensor):
+        return "'params' is a single tensor: give the list of the block's parameters, list(net.block1.parameters())."
+    if not isinstance(params, (list, tuple)):
+        return (f"'params' must be a list of parameters (got {type(params).__name__}). A generator such as "
+                "net.block1.parameters() is used up after one pass: wrap it in list(...).")
+    odd = next((p for p in params if not isinstance(p, torch.Tensor)), None)
+    if odd is not None:
+        return f"'params' must hold the parameters themselves (tensors), not a {type(odd).__name__}."
+    if not (is_number(lr) or (isinstance(lr, torch.Tensor) and lr.numel() == 1 and lr.is_floating_point())):
+        return f"'lr' must be a number such as 0.001 (got {lr!r:.30}, a {type(lr).__name__})."
+    return None
 
 
 def _groups_problem(groups: object, net: GlyphNet, head_lr: float, factor: float) -> str | None:
@@ -18,6 +35,10 @@ def _groups_problem(groups: object, net: GlyphNet, head_lr: float, factor: float
         return f"Return a list of dicts like [{{'params': [...], 'lr': 0.001}}, ...] (got {type(groups).__name__})."
     if any("params" not in g or "lr" not in g for g in groups):
         return "Every group needs two keys: 'params' (a list of parameters) and 'lr' (a number)."
+    for g in groups:
+        problem = _group_types_problem(g["params"], g["lr"])
+        if problem:
+            return problem
     lr_of = {}
     for g in groups:
         for p in g["params"]:
@@ -42,14 +63,12 @@ def _groups_problem(groups: object, net: GlyphNet, head_lr: float, factor: float
     return None
 
 
+@checker("Return a list of dicts like [{'params': [...], 'lr': 0.001}, ...], one per block.")
 def check_param_groups(make_groups: Callable[[GlyphNet, float, float], list[dict]]) -> Verdict:
     """Exercise 03.1: `make_groups(net, head_lr, factor)`: one group per block, lr shrinking by `factor` per block."""
     for head_lr, factor, frozen in ((1e-2, 3.0, None), (3e-3, 10.0, None), (1e-3, 2.0, "block2")):
         net = freeze_up_to(GlyphNet(num_classes=10, seed=0), frozen)
-        groups, problem = call_learner(make_groups, net, head_lr, factor)
-        if problem:
-            print(problem)
-            return Verdict(False)
+        groups = learner(make_groups, net, head_lr, factor)
         problem = _groups_problem(groups, net, head_lr, factor)
         if problem:
             frozen_note = f", blocks frozen up to {frozen}" if frozen else ""
@@ -57,14 +76,13 @@ def check_param_groups(make_groups: Callable[[GlyphNet, float, float], list[dict
     return verdict(True, "The head learns fastest and block1 barely moves: that is a differential learning rate.")
 
 
+@checker("Return one number: the learning rate at `step`.")
 def check_cosine_schedule(cosine_lr: Callable[[int, int, float, int], float]) -> Verdict:
     """Exercise 03.2: `cosine_lr(step, steps, base_lr, warmup)`, linear warm-up then cosine annealing to 0."""
     for steps, base_lr, warmup in ((100, 1e-3, 0), (50, 0.1, 10), (7, 2.0, 1)):
         for step in range(steps):
             expected = base_lr * schedule_factor("cosine", step, steps, warmup)
-            value, failed = learner_number(cosine_lr, step, steps, base_lr, warmup)
-            if failed is not None:
-                return failed
+            value = learner_number(cosine_lr, step, steps, base_lr, warmup)
             if not math.isclose(value, expected, rel_tol=1e-6, abs_tol=1e-12):
                 if step < warmup:
                     hint = "During warm-up the rate climbs linearly: base_lr * (step + 1) / warmup."

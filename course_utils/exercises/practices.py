@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import operator
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
-from course_utils.exercises.core import Verdict, call_learner, verdict
+from course_utils.exercises.core import Verdict, checker, learner, reject, verdict
 
 _BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -22,15 +24,13 @@ def _practice_model() -> nn.Module:
     )
 
 
+@checker("Return the model you were given, with its BatchNorm layers (only those) in eval mode.")
 def check_bn_eval(fn: Callable[[nn.Module], nn.Module]) -> Verdict:
     """Exercise 07.1: `fn(model)` puts every BatchNorm layer of a model that is training into eval mode, leaves
     every other module training, changes no weight's `requires_grad`, and returns the model."""
     model = _practice_model().train()
     grads = [p.requires_grad for p in model.parameters()]
-    answer, problem = call_learner(fn, model)
-    if problem:
-        print(problem)
-        return Verdict(False)
+    answer = learner(fn, model)
     if answer is not model:
         return verdict(False, "Return the model you were given (change it in place, then `return model`).")
     bns = [m for m in model.modules() if isinstance(m, _BATCHNORMS)]
@@ -71,18 +71,27 @@ def _kept_checkpoint(losses: Sequence[float], patience: int, strict: bool = True
     return best
 
 
+def _as_index(answer: object) -> int:
+    """The learner's answer as a list index; reject anything that is not a whole number."""
+    if isinstance(answer, (bool, str, bytes)):
+        reject(f"Return one index, an int such as 3 (got the {type(answer).__name__} {answer!r:.20}).")
+    if isinstance(answer, float):
+        if not math.isfinite(answer) or answer != int(answer):
+            reject(f"Return one index, an int such as 3 (got {answer}): a checkpoint's index is a whole number.")
+        reject(f"Return one index as an int, not the float {answer}: val_losses[{answer}] would fail. "
+               "Use int(...) or keep the index of the loop.")
+    try:
+        return operator.index(answer)
+    except TypeError:
+        reject(f"Return one index, an int (got {type(answer).__name__}).")
+
+
+@checker("Return one index, an int: the position in val_losses of the checkpoint that is kept.")
 def check_early_stopping(fn: Callable[[Sequence[float], int], int]) -> Verdict:
     """Exercise 07.2: `fn(val_losses, patience)` is the index of the checkpoint early stopping keeps."""
     for losses, patience in _STOPPING_CASES:
         want = _kept_checkpoint(losses, patience)
-        answer, problem = call_learner(fn, list(losses), patience)
-        if problem:
-            print(problem)
-            return Verdict(False)
-        try:
-            got = int(answer)
-        except (TypeError, ValueError):
-            return verdict(False, f"Return one index, an int (got {type(answer).__name__}).")
+        got = _as_index(learner(fn, list(losses), patience))
         if got == want:
             continue
         case = f"With losses {losses} and patience {patience}"
@@ -99,15 +108,13 @@ def check_early_stopping(fn: Callable[[Sequence[float], int], int]) -> Verdict:
     return verdict(True, "Stop after `patience` evaluations without improvement, and keep the best checkpoint seen.")
 
 
+@checker("Return a float32 tensor [N, 1, 28, 28] with values from 0 to 1.")
 def check_to_model_input(fn: Callable[[torch.Tensor], torch.Tensor]) -> Verdict:
     """Exercise 07.3: `fn(images)` turns 8-bit greyscale images [N, 28, 28] (0..255, uint8) into what GlyphNet
     was trained on: float32 [N, 1, 28, 28] in 0..1."""
     images = torch.randint(0, 256, (5, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(7))
     images[0, 0, 0], images[0, 0, 1] = 0, 255
-    answer, problem = call_learner(fn, images.clone())
-    if problem:
-        print(problem)
-        return Verdict(False)
+    answer = learner(fn, images.clone())
     if not isinstance(answer, torch.Tensor):
         return verdict(False, f"Return a torch.Tensor (got {type(answer).__name__}).")
     if answer.shape != (5, 1, 28, 28):

@@ -7,10 +7,11 @@ from collections.abc import Callable
 
 import torch
 
-from course_utils.exercises.core import Verdict, call_learner, verdict
+from course_utils.exercises.core import Verdict, checker, learner, to_tensor, verdict
 from course_utils.pretext import nt_xent
 
 
+@checker("Return the loss as one number (a 0-d tensor): the mean over the 2N rows.")
 def check_nt_xent(loss_fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> Verdict:
     """Exercise 06.1: `loss_fn(z1, z2, temperature)` is SimCLR's NT-Xent, compared with a reference on given
     tensors; common slips (no normalisation, no temperature, oneself left among the candidates, the wrong
@@ -20,10 +21,7 @@ def check_nt_xent(loss_fn: Callable[[torch.Tensor, torch.Tensor, float], torch.T
              (torch.randn(8, 16, generator=g) * 5, torch.randn(8, 16, generator=g), 0.1),
              (torch.randn(3, 2, generator=g), torch.randn(3, 2, generator=g), 1.0)]
     for z1, z2, t in cases:
-        value, problem = call_learner(loss_fn, z1.clone(), z2.clone(), t)
-        if problem:
-            print(problem)
-            return Verdict(False)
+        value = learner(loss_fn, z1.clone(), z2.clone(), t)
         try:
             got = float(torch.as_tensor(value).detach().reshape(()))
         except (TypeError, ValueError, RuntimeError):
@@ -55,18 +53,26 @@ def check_nt_xent(loss_fn: Callable[[torch.Tensor, torch.Tensor, float], torch.T
     return verdict(True, "Pull each pair together, push the other 2N - 2 embeddings away: that is NT-Xent.")
 
 
+def _pair_of_tensors(answer: object) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The learner's (masked images, mask) as float tensors, or None if they are not two numeric tensors."""
+    if not (isinstance(answer, tuple) and len(answer) == 2):
+        return None
+    masked, mask = to_tensor(answer[0], "the masked images"), to_tensor(answer[1], "the mask")
+    if masked.is_complex() or mask.is_complex():
+        return None
+    return masked.detach().float().cpu(), mask.detach().float().cpu()
+
+
+@checker("Return a pair (masked images, mask), both tensors shaped like x, the mask 1 on hidden pixels.")
 def check_mask_patches(mask_fn: Callable[[torch.Tensor, float, torch.Generator, int], tuple]) -> Verdict:
     """Exercise 06.2: `mask_fn(x, ratio, generator, patch)` hides whole `patch` x `patch` squares, about `ratio`
     of them, at random (drawn from `generator`), and returns (masked images, mask of hidden pixels)."""
     for ratio, patch in ((0.5, 4), (0.25, 7), (0.75, 2)):
         x = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(1)) + 0.1  # no pixel is 0
-        answer, problem = call_learner(mask_fn, x.clone(), ratio, torch.Generator().manual_seed(2), patch)
-        if problem:
-            print(problem)
-            return Verdict(False)
-        if not (isinstance(answer, tuple) and len(answer) == 2):
+        pair = _pair_of_tensors(learner(mask_fn, x.clone(), ratio, torch.Generator().manual_seed(2), patch))
+        if pair is None:
             return verdict(False, "Return a pair (masked images, mask).")
-        masked, mask = (torch.as_tensor(a).float() for a in answer)
+        masked, mask = pair
         if masked.shape != x.shape or mask.shape != x.shape:
             return verdict(False, f"Both results must be shaped like x {list(x.shape)} (got {list(masked.shape)} "
                                   f"and {list(mask.shape)}); repeat each patch's draw over its pixels.")
@@ -84,7 +90,7 @@ def check_mask_patches(mask_fn: Callable[[torch.Tensor, float, torch.Generator, 
             return verdict(False, f"About {ratio:.0%} of the patches should be hidden; yours hide {share:.0%}.")
         if torch.equal(mask[0], mask[1]):
             return verdict(False, "Every image needs its own random patches; yours are the same for all images.")
-        again, _ = call_learner(mask_fn, x.clone(), ratio, torch.Generator().manual_seed(2), patch)
-        if again is None or not torch.equal(torch.as_tensor(again[1]).float(), mask):
+        again = _pair_of_tensors(learner(mask_fn, x.clone(), ratio, torch.Generator().manual_seed(2), patch))
+        if again is None or again[1].shape != mask.shape or not torch.equal(again[1], mask):
             return verdict(False, "The same generator seed must hide the same patches: draw from `generator`.")
     return verdict(True, "Half the letter hidden, whole patches at a time: now the encoder has to infer the rest.")

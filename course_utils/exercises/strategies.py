@@ -6,19 +6,18 @@ from collections.abc import Callable
 
 import torch
 
-from course_utils.exercises.core import Verdict, check_choices, expect_number, verdict
+from course_utils.exercises.core import Verdict, check_choices, checker, expect_number, verdict
 from course_utils.models import GlyphNet, count_parameters, freeze_up_to
 
 
+@checker("Return one number between 0 and 1: trainable parameters / all parameters.")
 def check_trainable_fraction(trainable_fraction: Callable[[torch.nn.Module], float]) -> Verdict:
     """Exercise 02.1: `trainable_fraction(net)` = trainable parameters / all parameters."""
     hint = "Count p.numel() for the parameters with p.requires_grad, and divide by the count of all of them."
     for frozen in ("block4", "block2", None):
         net = freeze_up_to(GlyphNet(num_classes=10, seed=0), frozen)
         expected = sum(p.numel() for p in net.parameters() if p.requires_grad) / count_parameters(net, False)
-        failed = expect_number(trainable_fraction, (net,), expected, f"With blocks frozen up to {frozen}", hint)
-        if failed is not None:
-            return failed
+        expect_number(trainable_fraction, (net,), expected, f"With blocks frozen up to {frozen}", hint)
     return verdict(True, "Feature extraction trains a few percent of the network; fine-tuning trains all of it.")
 
 
@@ -35,6 +34,7 @@ _STRATEGY_HINTS = {
 }
 
 
+@checker("Answer with a dict like {'a': 'fine-tuning', ...}, one strategy per scenario.")
 def check_strategy_choices(answers: dict[str, str]) -> Verdict:
     """Exercise 02.2: pick a strategy for each scenario in STRATEGY_SCENARIOS."""
     return check_choices(

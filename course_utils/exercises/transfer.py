@@ -7,37 +7,59 @@ from collections.abc import Callable
 
 import torch
 
-from course_utils.exercises.core import Verdict, call_learner, check_choices, expect_number, verdict
+from course_utils.checkpoints import CheckpointError, load_glyphnet
+from course_utils.exercises.core import (
+    Rejected,
+    Verdict,
+    check_choices,
+    checker,
+    describe_error,
+    expect_number,
+    learner,
+    time_limited,
+    verdict,
+)
 from course_utils.models import GlyphNet
 
 
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype and a.device == b.device and torch.equal(a, b)
+
+
+@checker("Return a GlyphNet: a copy of `pretrained` whose head has `num_classes` outputs.")
 def check_transfer(transfer: Callable[[GlyphNet, int], GlyphNet]) -> Verdict:
-    """Exercise 01.1: `transfer(pretrained, num_classes)` returns a copy with a fresh head."""
-    pretrained = GlyphNet(num_classes=7, seed=1)
+    """Exercise 01.1: `transfer(pretrained, num_classes)` returns a copy of the pre-trained GlyphNet with a fresh
+    head; its backbone keeps the pre-trained weights."""
+    try:
+        pretrained = load_glyphnet()
+    except CheckpointError as err:
+        raise Rejected(f"❌ This check needs the pre-trained GlyphNet, which did not load. {err}") from None
     before = copy.deepcopy(pretrained.state_dict())
-    model, problem = call_learner(transfer, pretrained, 3)
-    if problem:
-        print(problem)
-        return Verdict(False)
+    learned = {name for name, _ in pretrained.named_parameters() if not name.startswith("head")}
+    model = learner(transfer, pretrained, 3)
     if not isinstance(model, torch.nn.Module) or not hasattr(model, "head"):
         return verdict(False, f"Return a GlyphNet (got {type(model).__name__}).")
     after = pretrained.state_dict()
-    changed = after.keys() != before.keys() or any(not torch.equal(v, after[k]) for k, v in before.items())
+    changed = after.keys() != before.keys() or any(not _same(v, after[k]) for k, v in before.items())
     if model is pretrained or changed:
         return verdict(False, "The pre-trained model was changed. Work on a copy: `copy.deepcopy(pretrained)`.")
     try:
-        out = model.eval()(torch.zeros(2, 1, 28, 28))
+        out = time_limited(model.eval(), torch.zeros(2, 1, 28, 28))
     except Exception as err:
-        return verdict(False, f"The new model fails on a batch of images ({type(err).__name__}: {err}). "
-                               f"Its head must take {pretrained.feature_dim} features.")
+        return verdict(False, f"The new model fails on a batch of images ({describe_error(err)}). "
+                              f"Its head must take {pretrained.feature_dim} features.")
+    if not isinstance(out, torch.Tensor):
+        return verdict(False, f"The new model returns a {type(out).__name__}, not a tensor of scores: return a "
+                              "GlyphNet.")
     if out.shape != (2, 3):
         shape = tuple(out.shape[1:])
         return verdict(False, f"The new model outputs {shape} scores per image; the task has 3 classes.")
     new_state = model.state_dict()
-    kept = all(
-        k in new_state and torch.equal(v, new_state[k]) for k, v in before.items() if not k.startswith("head")
-    )
-    if not kept:
+    kept = {k for k, v in before.items() if not k.startswith("head") and k in new_state and _same(v, new_state[k])}
+    if not kept & learned:
+        return verdict(False, "This backbone has random weights, not the pre-trained ones: a new GlyphNet has "
+                              "learned nothing yet. Copy `pretrained` (copy.deepcopy) and replace only its head.")
+    if len(kept) < sum(not k.startswith("head") for k in before):
         return verdict(False, "The backbone weights differ from the pre-trained ones: keep them, new head only.")
     return verdict(True, "The backbone is transferred and the head is new: ready to fine-tune.")
 
@@ -57,11 +79,13 @@ _TYPE_HINTS = {
 }
 
 
+@checker("Answer with a dict like {'a': 'inductive', ...}, one type per scenario.")
 def check_transfer_types(answers: dict[str, str]) -> Verdict:
     """Exercise 01.2: name the type of transfer of each scenario in TRANSFER_TYPE_SCENARIOS."""
     return check_choices(answers, _TRANSFER_TYPES, _TYPE_HINTS, "type", "All four types named.")
 
 
+@checker("Return one number: the mean pre-trained accuracy minus the mean scratch accuracy.")
 def check_transfer_gain(transfer_gain: Callable[[list[dict], int], float]) -> Verdict:
     """Exercise 01.3: `transfer_gain(results, labels_per_class)` = mean(pre-trained) - mean(scratch)."""
     results = [
@@ -74,7 +98,5 @@ def check_transfer_gain(transfer_gain: Callable[[list[dict], int], float]) -> Ve
     ]
     hint = "Average over draws first, then subtract; keep only the rows with this labels_per_class."
     for k, expected in ((5, 0.35), (20, 0.10)):
-        failed = expect_number(transfer_gain, (results, k), expected, f"For labels_per_class={k}", hint)
-        if failed is not None:
-            return failed
+        expect_number(transfer_gain, (results, k), expected, f"For labels_per_class={k}", hint)
     return verdict(True, "You can now read a learning-curve table like a researcher.")
