@@ -2,7 +2,7 @@
 
     python bench/run_notebooks.py                     # every notebook once: time, memory, pass/fail
     python bench/run_notebooks.py --seeds 1 2 3       # every notebook's asserted claims, once per seed
-    python bench/run_notebooks.py --write             # re-execute in place and save the outputs
+    python bench/run_notebooks.py --write             # re-execute in place, save the outputs and the platform
     python bench/run_notebooks.py notebooks/03_*.ipynb --seeds 1 2
 
 A notebook reads its seed from the environment variable COURSE_SEED in its `parameters` cell, so
@@ -10,6 +10,9 @@ A notebook reads its seed from the environment variable COURSE_SEED in its `para
 column: how many held, of how many the notebook makes; a run stops at its first failing one): a failing
 one is reported with its cell, error name and message. The exit status is non-zero only when a
 notebook fails; running over the time budget is flagged, never fatal, because timings are noisy.
+
+`--write` also records, in each saved notebook's metadata, the platform that produced its outputs
+(`course_utils.platform_stamp`): `make test` compares the printed outputs strictly on that platform only.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpec
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+from course_utils import platform_stamp
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO_DIR / "notebooks"
@@ -149,17 +154,23 @@ def claim_cells(nb: nbformat.NotebookNode) -> dict[int, int]:
 
 
 def kernel_env(seed: int | None) -> dict[str, str]:
-    """The kernel's environment: ours, offline, and with COURSE_SEED set only when asked for."""
+    """The kernel's environment: ours, offline, on the CPU (the recorded outputs are CPU results, unless COURSE_DEVICE
+    is set for a `--seeds` run), and with COURSE_SEED set only when asked for."""
     env = dict(os.environ)
     env["HF_HUB_OFFLINE"] = "1"
     env.pop(SEED_VARIABLE, None)
+    if seed is None:
+        env.pop("COURSE_DEVICE", None)
     if seed is not None:
         env[SEED_VARIABLE] = str(seed)
     return env
 
 
-def run_notebook(path: Path, seed: int | None, write: bool) -> Run:
-    """Execute every cell of `path` in a fresh kernel started in the notebook's folder."""
+def run_notebook(path: Path, seed: int | None, write: bool, recorded_on: dict | None = None) -> Run:
+    """Execute every cell of `path` in a fresh kernel started in the notebook's folder.
+
+    With `write`, a notebook whose cells all ran is saved in place, stamped with the platform `recorded_on`.
+    """
     run = Run(path, seed)
     nb = nbformat.read(path, as_version=4)
     run.claims = claim_cells(nb)
@@ -209,6 +220,7 @@ def run_notebook(path: Path, seed: int | None, write: bool) -> Run:
     if memory:
         run.peak_bytes = memory[0].stop()
     if write and run.ok:
+        platform_stamp.stamp_notebook(nb, recorded_on or platform_stamp.kernel_platform(kernel_env(None)))
         nbformat.write(nb, path)
     return run
 
@@ -229,6 +241,10 @@ def _row(cells: list[str], widths: list[int]) -> str:
 
 def run_all(paths: list[Path], seeds: list[int | None], write: bool, whole_course: bool) -> list[Run]:
     """Run every notebook once per seed, printing one row per run and the totals; the runs."""
+    recorded_on = None
+    if write:  # what produced the outputs, in each notebook's metadata: `make test` compares them strictly there only
+        recorded_on = platform_stamp.kernel_platform(kernel_env(None))
+        print(f"Recorded on: {platform_stamp.describe(recorded_on)}")
     names = [_name(p) for p in paths]
     widths = [max(8, *map(len, names)), 4, 8, 9, 6]  # the status column is not padded
     header = _row(["notebook", "seed", "time (s)", "peak (MB)", "claims", "status"], widths)
@@ -238,7 +254,7 @@ def run_all(paths: list[Path], seeds: list[int | None], write: bool, whole_cours
     runs: list[Run] = []
     for seed in seeds:
         for path, name in zip(paths, names, strict=True):
-            run = run_notebook(path, seed, write)
+            run = run_notebook(path, seed, write, recorded_on)
             runs.append(run)
             if run.ok:
                 status = "ok, written" if write else "ok"

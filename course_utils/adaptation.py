@@ -13,7 +13,7 @@ from torch import nn
 
 from course_utils import augment as aug
 from course_utils.glyphs import printed_digits
-from course_utils.models import GlyphNet, seeded
+from course_utils.models import GlyphNet, device_of, seeded
 
 SIZE = 16  # side of the images in the adaptation experiments: small enough to train from scratch live
 WIDTHS = (16, 32, 64, 64)  # a small GlyphNet, trained from scratch on the source domain
@@ -50,7 +50,10 @@ def small_cnn(num_classes: int = 10, seed: int = 0) -> GlyphNet:
 
 @torch.no_grad()
 def adabn(model: nn.Module, X: torch.Tensor, batch_size: int = 2048) -> nn.Module:
-    """A copy of `model` whose BatchNorm statistics are re-estimated on `X` (AdaBN); no weight changes."""
+    """A copy of `model` whose BatchNorm statistics are re-estimated on `X` (AdaBN); no weight changes.
+
+    The copy stays on the model's device, and the images move there batch by batch.
+    """
     adapted = copy.deepcopy(model)
     norms = [m for m in adapted.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
@@ -59,8 +62,9 @@ def adabn(model: nn.Module, X: torch.Tensor, batch_size: int = 2048) -> nn.Modul
         m.reset_running_stats()
         m.momentum = None  # a plain average over all the batches below
     adapted.train()
+    device = device_of(adapted)
     for i in range(0, len(X), batch_size):
-        adapted(X[i : i + batch_size])
+        adapted(X[i : i + batch_size].to(device))
     return adapted.eval()
 
 
@@ -110,7 +114,7 @@ def domain_gap(source_features: torch.Tensor, target_features: torch.Tensor, see
     n = min(len(source_features), len(target_features))
     if n < 10:
         raise ValueError(f"Need at least 10 feature vectors per domain (got {n}).")
-    X = torch.cat([source_features[:n], target_features[:n]]).numpy()
+    X = torch.cat([source_features[:n].cpu(), target_features[:n].cpu()]).numpy()
     y = np.r_[np.zeros(n), np.ones(n)]
     X_fit, X_held, y_fit, y_held = train_test_split(X, y, test_size=0.5, stratify=y, random_state=seed)
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))

@@ -3,6 +3,11 @@
     python -m course_utils.classroom student [OUT_DIR] [--force]   # default build/student
     python -m course_utils.classroom slides [OUT_DIR] [--force]    # default build/slides
 
+The slides work offline: the JavaScript they load (reveal.js 4, require.js, jQuery, MathJax 2) is copied into
+``OUT_DIR/lib``, so the folder can be zipped or served as it is. ``make slides-deps`` installs it from npm into
+``vendor/node_modules`` (``vendor/package.json`` pins the versions); without it the slides load it from the
+internet (a CDN), and the build says so.
+
 Solutions sit between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` (nbgrader's markers), each marker
 at the start of its own line. A cell tagged ``solution`` is a worked solution as a whole: the student copy
 replaces it with a note. Markers inside a code cell are replaced by ``# YOUR CODE HERE`` and
@@ -25,7 +30,7 @@ import tempfile
 import warnings
 from collections.abc import Callable
 from contextlib import suppress
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import nbformat
 
@@ -38,6 +43,33 @@ SOLUTION_NOTE = "*The worked solution is in the teacher's copy of this notebook.
 ANSWER_PROMPT = "*Your answer here.*"
 CELL = "cell {} (counting cells from 1)"
 BUILDS = {"student": "student copies", "slides": "slides"}  # command -> what it writes
+VENDOR_DIR = REPO_DIR / "vendor"  # the slides' JavaScript, installed by `make slides-deps` (npm ci)
+LIB = "lib"  # the folder next to the slides that holds its copy
+SLIDE_LIBRARIES = {  # npm package -> the parts of it the slides load (a folder: every file in it)
+    "reveal.js": ("LICENSE", "dist/reveal.js", "dist/reveal.css", "dist/theme", "plugin/notes"),
+    "requirejs": ("require.js",),
+    "jquery": ("LICENSE.txt", "dist/jquery.min.js"),
+    "mathjax": (
+        "LICENSE",
+        "MathJax.js",
+        "config/TeX-AMS_CHTML-full.js",
+        "config/Safe.js",
+        "extensions",
+        "jax/element",
+        "jax/input/TeX",
+        "jax/output/CommonHTML",
+        "fonts/HTML-CSS/TeX/woff",
+    ),
+}
+LOCAL_URLS = [  # nbconvert's options that point the slides at that copy, relative so that the folder can move
+    f"--SlidesExporter.reveal_url_prefix={LIB}/reveal.js",
+    f"--SlidesExporter.require_js_url={LIB}/requirejs/require.js",
+    f"--SlidesExporter.jquery_url={LIB}/jquery/dist/jquery.min.js",
+    f"--SlidesExporter.mathjax_url={LIB}/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe",
+]
+REVEAL_CDN = "https://unpkg.com/reveal.js@4.6.1"  # when it is not installed: the version vendor/package.json pins
+# White, headings as written, fonts that come with reveal.js (nbconvert's default theme, "simple", asks Google's)
+THEME = "--SlidesExporter.reveal_theme=white_contrast_compact_verbatim_headers"
 
 
 # --- Solution markers -------------------------------------------------------------------------------
@@ -49,7 +81,7 @@ def _marker_problem(source: str) -> tuple[int, str] | None:
     for n, line in enumerate(source.splitlines(), 1):
         text = line.lstrip(" \t")
         marker = next((m for m in (BEGIN, END) if text.startswith(m)), None)
-        rest = text[len(marker):] if marker else line
+        rest = text[len(marker) :] if marker else line
         if BEGIN in rest or END in rest:
             return n, "a solution marker must start its own line (only spaces before it)"
         if marker == BEGIN and open_line is not None:
@@ -121,8 +153,10 @@ def _read_notebook(path: Path) -> nbformat.NotebookNode:
     except (OSError, UnicodeDecodeError) as e:
         raise ClassroomError(f"{label} cannot be read ({e.__class__.__name__}: {e}).") from None
     except json.JSONDecodeError as e:
-        raise ClassroomError(f"{label} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); "
-                             "open it in Jupyter or restore it from version control.") from None
+        raise ClassroomError(
+            f"{label} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); "
+            "open it in Jupyter or restore it from version control."
+        ) from None
     if not isinstance(data, dict) or not {"cells", "nbformat"} <= data.keys():
         raise ClassroomError(f"{label} is JSON but not a Jupyter notebook (it needs 'cells' and 'nbformat').")
     try:
@@ -158,8 +192,10 @@ def _notebooks_checked(
     check_out_dir(out_dir, NOTEBOOK_DIR, command, BUILDS[command], force)
     same_folder = (p for p in paths if command == "student" and is_within(out_dir, p.parent, inside=False))
     if source := next(same_folder, None):
-        raise ClassroomError(f"{out_dir} holds the notebooks being copied ({source.name}): the student copies "
-                             "would replace them (even with --force). Choose another folder.")
+        raise ClassroomError(
+            f"{out_dir} holds the notebooks being copied ({source.name}): the student copies "
+            "would replace them (even with --force). Choose another folder."
+        )
     checked = {}
     for path in paths:
         try:
@@ -184,23 +220,84 @@ def build_student_copies(out_dir: Path, notebooks: list[Path] | None = None, *, 
     return write_files(out_dir, files, NOTEBOOK_DIR, "student", BUILDS["student"], force)
 
 
+def slide_libraries(vendor: Path) -> dict[str, bytes]:
+    """The files of the slides' JavaScript, named as they go under OUT_DIR (``lib/...``), read from `vendor`.
+
+    Raises ClassroomError naming the first package or file that is not installed.
+    """
+    files = {}
+    for package, parts in SLIDE_LIBRARIES.items():
+        root = vendor / "node_modules" / package
+        for part in parts:
+            path = root / part
+            for file in sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]:
+                try:
+                    files[f"{LIB}/{package}/{file.relative_to(root).as_posix()}"] = file.read_bytes()
+                except OSError:
+                    missing = package if not root.is_dir() else f"{package}/{part}"
+                    raise ClassroomError(f"{missing} is not installed in {_label(vendor)}/node_modules") from None
+    return files
+
+
 def build_slides(out_dir: Path, notebooks: list[Path] | None = None, *, force: bool = False) -> list[Path]:
     """reveal.js slides of every notebook, from the cells' slide metadata (nbconvert); returns the written paths.
 
-    The same folder rules as `build_student_copies`: nbconvert writes into a temporary folder first.
+    The same folder rules as `build_student_copies`: nbconvert writes into a temporary folder first, and the
+    JavaScript copied into ``lib/`` counts as written by the build. Without that JavaScript installed, the slides
+    load it from a CDN, and a warning line on stderr says how to make them work offline.
     """
     out_dir = Path(out_dir)
     paths = list(_notebooks_checked(notebooks, out_dir, "slides", force))
+    try:
+        files, urls = slide_libraries(VENDOR_DIR), LOCAL_URLS
+    except ClassroomError as e:
+        files, urls = {}, [f"--SlidesExporter.reveal_url_prefix={REVEAL_CDN}"]
+        print(
+            f"classroom: warning: {e}, so these slides load their JavaScript (reveal.js, MathJax) from the "
+            "internet and need a connection to show. For offline slides, install Node.js, run `make slides-deps` "
+            "and build again.",
+            file=sys.stderr,
+        )
     with tempfile.TemporaryDirectory(prefix="course-slides-") as tmp:
         done = subprocess.run(
-            [sys.executable, "-m", "nbconvert", "--to", "slides", "--output-dir", tmp, *map(str, paths)],
-            capture_output=True, text=True,
+            [sys.executable, "-m", "nbconvert", "--to", "slides", THEME, *urls, "--output-dir", tmp, *map(str, paths)],
+            capture_output=True,
+            text=True,
         )
         if done.returncode != 0:
             last = ([line for line in done.stderr.splitlines() if line.strip()] or ["no message"])[-1]
             raise ClassroomError(f"nbconvert could not make the slides ({last.strip()}). Nothing was written.")
-        files = {p.relative_to(tmp).as_posix(): p.read_bytes() for p in sorted(Path(tmp).rglob("*")) if p.is_file()}
-    return write_files(out_dir, files, NOTEBOOK_DIR, "slides", BUILDS["slides"], force)
+        files |= {p.relative_to(tmp).as_posix(): p.read_bytes() for p in sorted(Path(tmp).rglob("*")) if p.is_file()}
+    return _write_with_folders(out_dir, files, force)
+
+
+def _write_with_folders(out_dir: Path, files: dict[str, bytes], force: bool) -> list[Path]:
+    """`write_files` for names in subfolders (``lib/...``): makes the folders first, removes them again if refused.
+
+    A subfolder that is a link is refused even with --force: the files would land wherever it points.
+    """
+    inside = {out_dir / folder for name in files for folder in PurePosixPath(name).parents} - {out_dir}
+    if link := next((f for f in sorted(inside) if f.is_symlink()), None):
+        raise ClassroomError(
+            f"{link} is a link: the slides' JavaScript would be written where it points (even with "
+            "--force). Remove the link or choose another folder."
+        )
+    made = []
+    try:
+        for folder in [*reversed(out_dir.parents), out_dir, *sorted(inside, key=lambda f: len(f.parts))]:
+            if not folder.is_dir():
+                folder.mkdir()
+                made.append(folder)
+        return write_files(out_dir, files, NOTEBOOK_DIR, "slides", BUILDS["slides"], force)
+    except BaseException as e:
+        for folder in reversed(made):  # a refused build leaves no empty folder behind
+            with suppress(OSError):
+                folder.rmdir()
+        if isinstance(e, OSError):
+            raise ClassroomError(
+                f"Could not create the folder {e.filename or out_dir}: {e.strerror or e}. Choose another."
+            ) from None
+        raise
 
 
 # --- Command line --------------------------------------------------------------------------------------
@@ -239,10 +336,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("classroom: interrupted; every file written so far is complete, run the command again.", file=sys.stderr)
         return 130
+    library = [p for p in written if p.relative_to(out_dir).parts[0] == LIB]
     for path in written:
-        print(f"wrote {path}")
+        if path not in library:
+            print(f"wrote {path}")
     if command == "slides":
-        print(f"Slides in {out_dir}: open the .slides.html files in a browser (reveal.js loads from its CDN).")
+        where = (
+            f"the {len(library)} files in {out_dir / LIB} with them, so they work offline"
+            if library
+            else "reveal.js from its CDN, so they need the internet"
+        )
+        print(f"Slides in {out_dir}: open the .slides.html files in a browser (they load {where}).")
     return 0
 
 

@@ -1,5 +1,8 @@
 """Few-shot learning: N-way K-shot episodes drawn from a glyph set, prototypes, and episode evaluation
 with confidence intervals.
+
+Episodes are drawn and kept on the CPU (the same episodes on every device); `Episode.to` moves one to a model's
+device, and the functions that train or embed move the images there.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from tqdm.auto import tqdm
 from course_utils import augment as aug
 from course_utils.glyphs import GlyphSet
 from course_utils.learning_rates import schedule_factor
+from course_utils.models import device_of
 
 # Episodes show each letter with the variation GlyphNet was pre-trained under (position, size, tilt, elastic
 # distortion, stroke width, blur, low resolution, clutter): raw pixels then no longer match across renders.
@@ -43,6 +47,11 @@ class Episode:
     @property
     def shot(self) -> int:
         return len(self.support_y) // self.way
+
+    def to(self, device: torch.device | str) -> Episode:
+        """The same episode with its images and labels on `device`; the pool rows stay where they index."""
+        return Episode(self.support_x.to(device), self.support_y.to(device), self.query_x.to(device),
+                       self.query_y.to(device), self.classes, self.support_idx, self.query_idx)
 
     def with_shots(self, shot: int) -> Episode:
         """The same episode with only the first `shot` support images of each class: same classes, same queries.
@@ -169,11 +178,12 @@ def sample_episodes(source: GlyphSet | tuple[torch.Tensor, torch.Tensor], way: i
 
 
 @torch.no_grad()
-def embed_episodes(embed: Callable[[torch.Tensor], torch.Tensor], episodes: list[Episode],
-                   batch_size: int = 2048) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(support, query) embeddings of every episode, computed in large batches."""
+def embed_episodes(embed: Callable[[torch.Tensor], torch.Tensor], episodes: list[Episode], batch_size: int = 2048,
+                   device: torch.device | str = "cpu") -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(support, query) embeddings of every episode, computed in large batches on `device` (where `embed`'s
+    network is: ``models.device_of(net)``)."""
     images = torch.cat([x for ep in episodes for x in (ep.support_x, ep.query_x)])
-    flat = torch.cat([embed(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
+    flat = torch.cat([embed(images[i : i + batch_size].to(device)) for i in range(0, len(images), batch_size)])
     out, i = [], 0
     for ep in episodes:
         s, q = len(ep.support_x), len(ep.query_x)
@@ -184,29 +194,31 @@ def embed_episodes(embed: Callable[[torch.Tensor], torch.Tensor], episodes: list
 
 @torch.no_grad()
 def embed_pool(embed: Callable[[torch.Tensor], torch.Tensor], episodes: list[Episode], X: torch.Tensor,
-               batch_size: int = 512) -> list[tuple[torch.Tensor, torch.Tensor]]:
+               batch_size: int = 512, device: torch.device | str = "cpu") -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Like `embed_episodes` for episodes drawn from the pool `X`: each pool image is embedded once."""
     if any(ep.support_idx is None for ep in episodes):
         raise ValueError("These episodes were not drawn from an image pool; use embed_episodes.")
-    flat = torch.cat([embed(X[i : i + batch_size]) for i in range(0, len(X), batch_size)])
+    flat = torch.cat([embed(X[i : i + batch_size].to(device)) for i in range(0, len(X), batch_size)])
     return [(flat[ep.support_idx], flat[ep.query_idx]) for ep in episodes]
 
 
 def score(episodes: list[Episode], embedded: list[tuple[torch.Tensor, torch.Tensor]],
           classify: Classifier = nearest_prototype) -> EpisodeResult:
-    """Mean query accuracy over the episodes, with a 95% confidence interval."""
-    accs = [(classify(s, ep.support_y, q, ep.way) == ep.query_y).float().mean().item()
-            for ep, (s, q) in zip(episodes, embedded, strict=True)]
+    """Mean query accuracy over the episodes, with a 95% confidence interval (labels move to the embeddings)."""
+    accs = []
+    for ep, (s, q) in zip(episodes, embedded, strict=True):
+        predicted = classify(s, ep.support_y.to(s.device), q, ep.way)
+        accs.append((predicted == ep.query_y.to(predicted.device)).float().mean().item())
     sd = float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0
     return EpisodeResult(float(np.mean(accs)), 1.96 * sd / math.sqrt(len(accs)), accs)
 
 
 def evaluate_episodes(embed: Callable[[torch.Tensor], torch.Tensor], source: GlyphSet | tuple, way: int, shot: int,
-                      episodes: int = 300, queries: int = 5, seed: int = 0,
-                      classify: Classifier = nearest_prototype) -> EpisodeResult:
-    """Sample, embed and score in one call: `way`-way `shot`-shot accuracy over `episodes` episodes."""
+                      episodes: int = 300, queries: int = 5, seed: int = 0, classify: Classifier = nearest_prototype,
+                      device: torch.device | str = "cpu") -> EpisodeResult:
+    """Sample, embed (on `device`) and score in one call: `way`-way `shot`-shot accuracy over `episodes` episodes."""
     eps = sample_episodes(source, way, shot, episodes, queries, seed)
-    return score(eps, embed_episodes(embed, eps), classify)
+    return score(eps, embed_episodes(embed, eps, device=device), classify)
 
 
 def prototypical_loss(support: torch.Tensor, support_y: torch.Tensor, query: torch.Tensor, query_y: torch.Tensor,
@@ -233,16 +245,16 @@ def matching_classify(support: torch.Tensor, support_y: torch.Tensor, query: tor
 def train_episodic(net: torch.nn.Module, glyphs: GlyphSet, steps: int, method: str = "prototypical", way: int = 20,
                    shot: int = 5, queries: int = 5, lr: float = 1e-3, seed: int = 0,
                    progress: bool = True) -> list[float]:
-    """Episodic training of `net.features` with the prototypical or the matching loss; the loss per episode."""
+    """Episodic training of `net.features`, on its device, with the prototypical or the matching loss; the losses."""
     if method not in ("prototypical", "matching"):
         raise ValueError(f"Unknown method {method!r}: choose 'prototypical' or 'matching'.")
-    g = torch.Generator().manual_seed(seed)
+    g, device = torch.Generator().manual_seed(seed), device_of(net)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.0)
     losses = []
     net.train()
     for step in tqdm(range(steps), desc=f"{method} training", disable=not progress, leave=False):
         opt.param_groups[0]["lr"] = lr * schedule_factor("cosine", step, steps)
-        ep = sample_episode(glyphs, way, shot, queries, g)
+        ep = sample_episode(glyphs, way, shot, queries, g).to(device)
         emb = net.features(torch.cat([ep.support_x, ep.query_x]))
         support, query = emb[: len(ep.support_y)], emb[len(ep.support_y) :]
         if method == "prototypical":
@@ -261,9 +273,11 @@ def adapt_head(head: torch.nn.Module, params: dict[str, torch.Tensor], support: 
                support_y: torch.Tensor, steps: int = 5, alpha: float = 0.5,
                first_order: bool = True) -> dict[str, torch.Tensor]:
     """MAML's inner loop on a classifier head: `steps` gradient steps of size `alpha` on the support loss,
-    written functionally (`torch.func.functional_call`) so the outer loop can differentiate through them."""
+    written functionally (`torch.func.functional_call`) so the outer loop can differentiate through them.
+    The support set moves to the head's device."""
     from torch.func import functional_call
 
+    support, support_y = support.to(device_of(head)), support_y.to(device_of(head))
     for _ in range(steps):
         loss = torch.nn.functional.cross_entropy(functional_call(head, params, (support,)), support_y)
         grads = torch.autograd.grad(loss, list(params.values()), create_graph=not first_order)
@@ -272,13 +286,13 @@ def adapt_head(head: torch.nn.Module, params: dict[str, torch.Tensor], support: 
 
 
 def anil_classifier(head: torch.nn.Module, steps: int = 10, alpha: float = 0.5) -> Classifier:
-    """A `Classifier` that adapts a copy of the meta-learned `head` on each episode's support embeddings."""
+    """A `Classifier` that adapts a copy of the meta-learned `head` (on its device) to each episode's support set."""
     from torch.func import functional_call
 
     def classify(support, support_y, query, way):
         with torch.enable_grad():
             start = {k: v.detach().requires_grad_() for k, v in head.named_parameters()}
             params = adapt_head(head, start, support.detach(), support_y, steps, alpha)
-        return functional_call(head, params, (query,)).argmax(1)
+        return functional_call(head, params, (query.to(device_of(head)),)).argmax(1)
 
     return classify

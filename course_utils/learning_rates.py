@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from course_utils.models import device_of
+
 SCHEDULES = ("constant", "step", "cosine")
 
 
@@ -75,16 +77,16 @@ def lr_find(
     loss is smoothed with an exponential moving average and the test stops once it exceeds `diverge`
     times its minimum. The suggestion is where the smoothed loss falls fastest (steepest slope
     against log learning rate) before its minimum: large enough to learn quickly, well below the
-    rates where training blows up.
+    rates where training blows up. The copy computes on the model's device; the batches are drawn on the CPU.
     """
-    from course_utils.training import DEVICE, make_optimizer  # here: `training` imports this module
+    from course_utils.training import make_optimizer  # here: `training` imports this module
 
     X, y = data
     if len(X) != len(y) or len(X) == 0:
         raise ValueError(f"lr_find needs matching, non-empty X and y (got {len(X)} images and {len(y)} labels).")
     if not 0 < start_lr < end_lr:
         raise ValueError(f"Need 0 < start_lr < end_lr (got {start_lr} and {end_lr}).")
-    net = copy.deepcopy(model).to(DEVICE).train()
+    net, device = copy.deepcopy(model).train(), device_of(model)
     opt = make_optimizer(net, start_lr)
     g = torch.Generator().manual_seed(seed)
     gamma = (end_lr / start_lr) ** (1 / max(steps - 1, 1))
@@ -94,7 +96,7 @@ def lr_find(
         for group in opt.param_groups:
             group["lr"] = lr
         rows = torch.randint(len(X), (min(batch_size, len(X)),), generator=g)
-        loss = F.cross_entropy(net(X[rows].to(DEVICE)), y[rows].to(DEVICE))
+        loss = F.cross_entropy(net(X[rows].to(device)), y[rows].to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -22,6 +22,17 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
+def device_of(model: nn.Module) -> torch.device:
+    """Where `model` computes: the device of its first parameter or buffer (the CPU if it has neither).
+
+    The course's helpers move their data there and never move the model itself.
+    """
+    tensor = next(model.parameters(), None)
+    if tensor is None:
+        tensor = next(model.buffers(), None)
+    return torch.device("cpu") if tensor is None else tensor.device
+
+
 def _conv_block(c_in: int, c_out: int, pool: nn.Module) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True), pool
@@ -108,9 +119,9 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
 
 
 def new_head(model: GlyphNet, num_classes: int, seed: int = 0) -> GlyphNet:
-    """Replace the classifier with a fresh one for a new task; the backbone is kept."""
-    with seeded(seed):
-        model.head = nn.Linear(model.feature_dim, num_classes)
+    """Replace the classifier with a fresh one for a new task, on the model's device; the backbone is kept."""
+    with seeded(seed):  # drawn on the CPU, so the new head is the same on every device
+        model.head = nn.Linear(model.feature_dim, num_classes).to(device_of(model))
     return model
 
 

@@ -1,5 +1,7 @@
 """Pre-training without labels: contrastive views and NT-Xent (SimCLR), masked-patch reconstruction, and the
 linear-probe protocol that compares encoders on the handwritten digits.
+
+Batches, views and masks are drawn on the CPU (the same on every device) and moved to the encoder's device.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from course_utils import augment as aug
 from course_utils import digits
 from course_utils.glyphs import GlyphSet
 from course_utils.learning_rates import schedule_factor
-from course_utils.models import GlyphNet, seeded
+from course_utils.models import GlyphNet, device_of, seeded
 from course_utils.training import extract_features
 
 VIEWS = aug.GLYPHS  # the two views of an image: the variation GlyphNet was pre-trained under
@@ -48,8 +50,8 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> tor
     n = len(z1)
     z = F.normalize(torch.cat([z1, z2]), dim=1)
     logits = z @ z.T / temperature
-    logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))  # not oneself
-    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
+    logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))  # not oneself
+    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
     return F.cross_entropy(logits, partner)
 
 
@@ -84,11 +86,12 @@ def train_simclr(encoder: GlyphNet, glyphs: GlyphSet, steps: int, batch_size: in
                  temperature: float = 0.2, cfg: aug.AugmentConfig = VIEWS, seed: int = 0,
                  progress: bool = True) -> list[float]:
     """Contrastive pre-training of `encoder.features` on unlabelled glyphs; the loss of every step."""
-    head = projection_head(encoder.feature_dim, seed=seed)
+    device = device_of(encoder)
+    head = projection_head(encoder.feature_dim, seed=seed).to(device)
 
     def batch_loss(g: torch.Generator) -> torch.Tensor:
         v1, v2 = two_views(unlabelled_batch(glyphs, batch_size, g), cfg, g)
-        z = head(encoder.features(torch.cat([v1, v2])))
+        z = head(encoder.features(torch.cat([v1, v2]).to(device)))
         return nt_xent(z[:batch_size], z[batch_size:], temperature)
 
     return _pretrain_loop(encoder, head, batch_loss, steps, lr, seed, "SimCLR", progress)
@@ -97,11 +100,11 @@ def train_simclr(encoder: GlyphNet, glyphs: GlyphSet, steps: int, batch_size: in
 def mask_patches(x: torch.Tensor, ratio: float, generator: torch.Generator,
                  patch: int = PATCH) -> tuple[torch.Tensor, torch.Tensor]:
     """Blank out a random `ratio` of the `patch` x `patch` squares of each image; (masked images, mask of hidden
-    pixels). The mask is 1 where a pixel was hidden."""
+    pixels). The mask is 1 where a pixel was hidden; it is drawn with the (CPU) generator and moved to `x`."""
     n, _, h, w = x.shape
     if h % patch or w % patch:
         raise ValueError(f"Images of {h}x{w} do not split into {patch}x{patch} patches.")
-    grid = (torch.rand(n, 1, h // patch, w // patch, generator=generator) < ratio).float()
+    grid = (torch.rand(n, 1, h // patch, w // patch, generator=generator) < ratio).float().to(x.device)
     mask = grid.repeat_interleave(patch, 2).repeat_interleave(patch, 3)
     return x * (1 - mask), mask
 
@@ -129,11 +132,16 @@ def train_masked(encoder: GlyphNet, decoder: Decoder, glyphs: GlyphSet, steps: i
     and the decoder must draw the clean, centred glyph (the same letter in the same font, undistorted). Redrawing
     the view itself was too easy to teach anything (the probe stayed at random-init level); predicting the
     hidden parts *and* undoing the distortion needs features of the letter. Returns the loss of every step."""
+    device = device_of(encoder)
+    if device_of(decoder) != device:
+        raise ValueError(f"The encoder is on {device} but the decoder on {device_of(decoder)}: "
+                         "move both to the same device first, e.g. `decoder.to(DEVICE)`.")
 
     def batch_loss(g: torch.Generator) -> torch.Tensor:
         base = unlabelled_batch(glyphs, batch_size, g)
         masked, _ = mask_patches(aug.augment(base, cfg, g), ratio, g)
-        return F.mse_loss(decoder(encoder.features(masked)), aug.augment(base, aug.NONE, g))
+        target = aug.augment(base, aug.NONE, g).to(device)
+        return F.mse_loss(decoder(encoder.features(masked.to(device))), target)
 
     return _pretrain_loop(encoder, decoder, batch_loss, steps, lr, seed, "masked patches", progress)
 
@@ -142,8 +150,8 @@ def linear_probe(train_features: torch.Tensor, train_labels: torch.Tensor, test_
                  test_labels: torch.Tensor) -> float:
     """Test accuracy of a logistic regression on standardised frozen features (the same probe for every encoder)."""
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
-    probe.fit(train_features.numpy(), train_labels.numpy())
-    return float((probe.predict(test_features.numpy()) == test_labels.numpy()).mean())
+    probe.fit(train_features.cpu().numpy(), train_labels.cpu().numpy())
+    return float((probe.predict(test_features.cpu().numpy()) == test_labels.cpu().numpy()).mean())
 
 
 def probe_encoder(encoder: nn.Module, sizes: Sequence[int | None] = PROBE_SIZES, draws: int = 3,

@@ -1,6 +1,7 @@
 """The course's settings, read from environment variables and checked with a message that names the variable.
 
-``COURSE_SEED`` is the notebooks' seed (``course_seed``); ``COURSE_CACHE_DIR`` moves the cache
+``COURSE_SEED`` is the notebooks' seed (``course_seed``); ``COURSE_DEVICE`` opts in to a GPU or Apple's MPS
+(``course_device``; the course runs on the CPU otherwise); ``COURSE_CACHE_DIR`` moves the cache
 (``paths.cache_dir``). A malformed value stops the notebook at its parameters cell with a `SettingError`
 that says what to write instead, rather than failing halfway through a lesson.
 """
@@ -8,8 +9,13 @@ that says what to write instead, rather than failing halfway through a lesson.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is imported only when the device is asked for: `paths` and `quiz` stay light
+    import torch
 
 SEED_MAX = 2**32 - 1  # NumPy's and scikit-learn's seeds must fit in 32 bits
+DEVICES = ("cpu", "cuda", "mps")
 
 
 class SettingError(ValueError):
@@ -31,3 +37,29 @@ def course_seed(default: int = 0) -> int:
             f"Set it to e.g. 1 (`COURSE_SEED=1 jupyter lab`), or unset it for the course's seed {default}."
         )
     return seed
+
+
+def course_device() -> torch.device:
+    """``COURSE_DEVICE`` as a torch device: the CPU when unset, whatever the machine has (every notebook's ``DEVICE``).
+
+    The recorded outputs and asserted claims were measured on the CPU; ``cuda`` or ``mps`` is the learner's choice.
+    """
+    import torch
+
+    raw = os.environ.get("COURSE_DEVICE")
+    if raw is None:
+        return torch.device("cpu")
+    name = raw.strip().lower()
+    if name not in DEVICES:
+        raise SettingError(
+            f"COURSE_DEVICE must be one of {', '.join(DEVICES)} (it is {raw!r}). "
+            "Set it to e.g. cuda (`COURSE_DEVICE=cuda jupyter lab`), or unset it to run on the CPU."
+        )
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if not available[name]:
+        gpu = "no CUDA GPU" if name == "cuda" else "no Apple GPU (MPS)"
+        raise SettingError(
+            f"COURSE_DEVICE is {raw!r} but {gpu} is visible to PyTorch on this machine. "
+            "Unset COURSE_DEVICE to run on the CPU, the course's default."
+        )
+    return torch.device(name)

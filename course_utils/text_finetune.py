@@ -6,6 +6,8 @@ outputs (`TopLayersClassifier`, `fine_tune`). The head can start from a logistic
 features, which is LP-FT ("linear probe, then fine-tune", Kumar et al. 2022): the first steps then do not push
 the encoder layers with the gradients of a random head. `bitfit` and `add_lora` make the fine-tuning
 parameter-efficient.
+
+The cache is computed and kept on the CPU; training and prediction move each batch to the classifier's device.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tqdm.auto import tqdm
 
 from course_utils import digits, texts
 from course_utils.learning_rates import schedule_factor
+from course_utils.models import device_of
 
 
 def fixed_split(labels: torch.Tensor, test_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,11 +52,11 @@ class LayerCache:
     def __len__(self) -> int:
         return len(self.hidden)
 
-    def batch(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Hidden states and masks of `rows`, trimmed to their longest text (less padding, less compute)."""
+    def batch(self, rows: torch.Tensor, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        """Hidden states and masks of `rows` on `device`, trimmed to their longest text (less padding, less compute)."""
         mask = self.mask[rows]
         length = int(mask.sum(1).max())
-        return self.hidden[rows, :length], mask[:, :length]
+        return self.hidden[rows, :length].to(device), mask[:, :length].to(device)
 
 
 def extended_mask(mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -93,14 +96,17 @@ def cache_lower_layers(
 
 
 class LoRALinear(nn.Module):
-    """A frozen `nn.Linear` plus a trainable low-rank update: W x + (alpha / r) B A x, with B = 0 at the start."""
+    """A frozen `nn.Linear` plus a trainable low-rank update: W x + (alpha / r) B A x, with B = 0 at the start.
+
+    A and B live on the device of `base`; A is drawn on the CPU, so it is the same on every device.
+    """
 
     def __init__(self, base: nn.Linear, rank: int = 8, alpha: float = 16.0, seed: int = 0):
         super().__init__()
         self.base, self.scale = base.requires_grad_(False), alpha / rank
-        g = torch.Generator().manual_seed(seed)
-        self.A = nn.Parameter(torch.randn(rank, base.in_features, generator=g) / base.in_features**0.5)
-        self.B = nn.Parameter(torch.zeros(base.out_features, rank))
+        g, device = torch.Generator().manual_seed(seed), base.weight.device
+        self.A = nn.Parameter((torch.randn(rank, base.in_features, generator=g) / base.in_features**0.5).to(device))
+        self.B = nn.Parameter(torch.zeros(base.out_features, rank, device=device))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.base(x) + self.scale * (x @ self.A.T) @ self.B.T
@@ -236,7 +242,7 @@ def fine_tune(
     groups = [group for group in groups if group["params"]]
     opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
     base_lrs = [group["lr"] for group in groups]
-    g = torch.Generator().manual_seed(seed)
+    g, device = torch.Generator().manual_seed(seed), device_of(model)
     lengths = cache.mask.sum(1)
     steps = epochs * -(-len(rows) // batch_size)
     losses, start = [], time.perf_counter()
@@ -248,7 +254,7 @@ def fine_tune(
                 factor = schedule_factor("cosine", len(losses), steps, int(warmup * steps))
                 for group, base in zip(opt.param_groups, base_lrs, strict=True):
                     group["lr"] = base * factor
-                loss = F.cross_entropy(model(*cache.batch(batch)), labels[batch])
+                loss = F.cross_entropy(model(*cache.batch(batch, device)), labels[batch].to(device))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -260,20 +266,21 @@ def fine_tune(
 
 @torch.no_grad()
 def _by_length(fn, model: TopLayersClassifier, cache: LayerCache, rows: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """`fn(hidden, mask)` for the cached `rows` in eval mode, batched by length (less padding), in the order of rows."""
+    """`fn(hidden, mask)` for the cached `rows` in eval mode on the model's device, batched by length (less padding),
+    in the order of rows, on the CPU."""
     model.eval()
-    order = cache.mask[rows].sum(1).argsort()
-    parts = [fn(*cache.batch(rows[order[i : i + batch_size]])) for i in range(0, len(rows), batch_size)]
+    order, device = cache.mask[rows].sum(1).argsort(), device_of(model)
+    parts = [fn(*cache.batch(rows[order[i : i + batch_size]], device)).cpu() for i in range(0, len(rows), batch_size)]
     out = torch.cat(parts)
     out[order] = out.clone()
     return out
 
 
 def embed(model: TopLayersClassifier, cache: LayerCache, rows: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    """Sentence embeddings of the cached `rows` by `model`'s layers (before training: MiniLM's own)."""
+    """Sentence embeddings of the cached `rows` by `model`'s layers (before training: MiniLM's own), on the CPU."""
     return _by_length(model.embed, model, cache, rows, batch_size)
 
 
 def predict(model: TopLayersClassifier, cache: LayerCache, rows: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    """Logits for the cached `rows`, in eval mode (no dropout)."""
+    """Logits for the cached `rows`, in eval mode (no dropout), on the CPU."""
     return _by_length(model, model, cache, rows, batch_size)

@@ -1,4 +1,8 @@
-"""Training and evaluation: one small, deterministic loop that every notebook shares."""
+"""Training and evaluation: one small, deterministic loop that every notebook shares.
+
+Each function computes on the device of the model it is given (`models.device_of`) and moves the data there;
+it never moves the model. Batches are drawn on the CPU, so a seed gives the same batches on every device.
+"""
 
 from __future__ import annotations
 
@@ -12,21 +16,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from course_utils.learning_rates import schedule_factor
+from course_utils.models import device_of
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 BatchSource = Callable[[torch.Generator], Batch]  # draws a fresh batch, e.g. augmented glyphs
-
-
-def get_device() -> torch.device:
-    """CUDA if there is a GPU, then Apple's MPS, else the CPU. The course is sized for the CPU."""
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-DEVICE = get_device()  # chosen once; `fit`, `predict` and `extract_features` use it
 
 
 @dataclass
@@ -103,16 +96,16 @@ def fit(
     `data` is ``(X, y)`` or a function that draws a fresh batch from a generator. `lr` is a number
     or parameter groups from `models.param_groups`. `schedule` is "constant", "step" or "cosine"
     (see `learning_rates.schedule_factor`), after `warmup` steps of linear warm-up. `transform`
-    augments each batch. With `eval_data` and `eval_every`, accuracy is
-    recorded along the way and at the end.
+    augments each batch before it moves to the model's device. With `eval_data` and
+    `eval_every`, accuracy is recorded along the way and at the end.
     """
     schedule_factor(schedule, 0, max(steps, 1), warmup)  # checks the schedule's name and warm-up early
     source = _shuffled_batches(*data, batch_size) if isinstance(data, tuple) else data
     opt = make_optimizer(model, lr, optimizer, weight_decay)
     base_lrs = [group["lr"] for group in opt.param_groups]
     g = torch.Generator().manual_seed(seed)
-    history = History()
-    model.to(DEVICE).train()
+    history, device = History(), device_of(model)
+    model.train()
     for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
         factor = schedule_factor(schedule, step, steps, warmup)
         for group, base in zip(opt.param_groups, base_lrs, strict=True):
@@ -120,7 +113,7 @@ def fit(
         x, y = source(g)
         if transform is not None:
             x = transform(x, g)
-        loss = F.cross_entropy(model(x.to(DEVICE)), y.to(DEVICE))
+        loss = F.cross_entropy(model(x.to(device)), y.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -136,22 +129,23 @@ def fit(
 
 @torch.no_grad()
 def predict(model: nn.Module, X: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """Logits for every image, computed in eval mode in batches (returned on the CPU)."""
-    model.to(DEVICE).eval()
-    return torch.cat([model(X[i : i + batch_size].to(DEVICE)).cpu() for i in range(0, len(X), batch_size)])
+    """Logits for every image, computed in eval mode in batches on the model's device (returned on the CPU)."""
+    device = device_of(model)
+    model.eval()
+    return torch.cat([model(X[i : i + batch_size].to(device)).cpu() for i in range(0, len(X), batch_size)])
 
 
 def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
     """Accuracy of `model` on (X, y), between 0 and 1."""
     _check_data(X, y)
-    return (predict(model, X).argmax(1) == y).float().mean().item()
+    return (predict(model, X).argmax(1) == y.cpu()).float().mean().item()
 
 
 _feature_cache: dict[str, torch.Tensor] = {}
 
 
 def _fingerprint(model: nn.Module, X: torch.Tensor) -> str:
-    h = hashlib.sha1()
+    h = hashlib.sha1(str(device_of(model)).encode())  # features computed elsewhere may differ in the last digits
     for t in (*model.state_dict().values(), X):
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
@@ -159,7 +153,7 @@ def _fingerprint(model: nn.Module, X: torch.Tensor) -> str:
 
 @torch.no_grad()
 def extract_features(model: nn.Module, X: torch.Tensor, batch_size: int = 512, cache: bool = True) -> torch.Tensor:
-    """Backbone features of every image (``model.features``), computed once and kept in memory.
+    """Backbone features of every image (``model.features``) on the CPU, computed once and kept in memory.
 
     The cache key is a fingerprint of the weights and the images, so a changed model or new
     images are never served stale features.
@@ -167,8 +161,9 @@ def extract_features(model: nn.Module, X: torch.Tensor, batch_size: int = 512, c
     key = _fingerprint(model, X) if cache else ""
     if key in _feature_cache:
         return _feature_cache[key]
-    model.to(DEVICE).eval()
-    feats = torch.cat([model.features(X[i : i + batch_size].to(DEVICE)).cpu() for i in range(0, len(X), batch_size)])
+    device = device_of(model)
+    model.eval()
+    feats = torch.cat([model.features(X[i : i + batch_size].to(device)).cpu() for i in range(0, len(X), batch_size)])
     if cache:
         _feature_cache[key] = feats
     return feats

@@ -2,7 +2,8 @@
 
 Every refusal is checked byte for byte: a snapshot of every file in the target (and in the course's
 notebooks folder) before, the same snapshot after. The "course" is a temporary copy of two real notebooks,
-so a test that fails can never touch the real ones.
+so a test that fails can never touch the real ones. The slides' JavaScript is a small stand-in with the
+layout of the npm packages (tests/test_slides_offline.py uses the real ones), so these tests need no npm.
 """
 
 from __future__ import annotations
@@ -76,6 +77,28 @@ def tiny_notebook(path: Path, *sources: str) -> Path:
 BUILDS = {"student": classroom.build_student_copies, "slides": classroom.build_slides}
 
 
+def stand_in_libraries(vendor: Path) -> Path:
+    """A tiny `vendor` folder shaped like `npm ci` leaves it: each part the slides load, a folder holding two files."""
+    for package, parts in classroom.SLIDE_LIBRARIES.items():
+        for part in parts:
+            path = vendor / "node_modules" / package / part
+            is_folder = "." not in path.name and path.name != "LICENSE"
+            for file in [path / "one.js", path / "fonts" / "two.woff"] if is_folder else [path]:
+                file.parent.mkdir(parents=True, exist_ok=True)
+                file.write_text(f"/* {package} {part} */\n")
+    return vendor
+
+
+@pytest.fixture(scope="session")
+def libraries(tmp_path_factory) -> Path:
+    return stand_in_libraries(tmp_path_factory.mktemp("vendor"))
+
+
+@pytest.fixture(autouse=True)
+def _stand_in_libraries(libraries, monkeypatch):
+    monkeypatch.setattr(classroom, "VENDOR_DIR", libraries)
+
+
 # --- The course's notebooks folder: refused under every spelling, even with --force ----------------------
 
 
@@ -87,13 +110,18 @@ def spell(nb_dir: Path, how: str, monkeypatch) -> Path:
     if how == "relative":
         monkeypatch.chdir(nb_dir.parent)
         return Path("notebooks")
-    return {"itself": nb_dir, "via ..": nb_dir / ".." / "notebooks", "a new folder inside": nb_dir / "student",
-            "an old folder inside": nb_dir / "old"}[how]
+    return {
+        "itself": nb_dir,
+        "via ..": nb_dir / ".." / "notebooks",
+        "a new folder inside": nb_dir / "student",
+        "an old folder inside": nb_dir / "old",
+    }[how]
 
 
 @pytest.mark.parametrize("force", [False, True], ids=["plain", "force"])
-@pytest.mark.parametrize("how", ["itself", "via ..", "relative", "a link to it", "a new folder inside",
-                                 "an old folder inside"])
+@pytest.mark.parametrize(
+    "how", ["itself", "via ..", "relative", "a link to it", "a new folder inside", "an old folder inside"]
+)
 @pytest.mark.parametrize("command", ["student", "slides"])
 def test_the_notebooks_folder_is_never_a_target(course, monkeypatch, command, how, force):
     (course / "old").mkdir()
@@ -143,8 +171,9 @@ def test_a_reused_folder_can_be_rebuilt_until_a_copy_is_edited(course, tmp_path)
     assert edited.name in message and first[0].name not in message
 
 
-@pytest.mark.parametrize("what", ["a checkpoint folder", "a link", "a link to a folder", "a made-up manifest entry",
-                                  "a broken manifest"])
+@pytest.mark.parametrize(
+    "what", ["a checkpoint folder", "a link", "a link to a folder", "a made-up manifest entry", "a broken manifest"]
+)
 def test_anything_not_written_here_is_refused(course, tmp_path, what):
     out_dir = tmp_path / "student"
     written = classroom.build_student_copies(out_dir)
@@ -233,8 +262,11 @@ def test_misplaced_markers_name_notebook_cell_and_line_and_write_nothing(course,
     assert "Nothing was written" in message and not out_dir.exists()
 
 
-@pytest.mark.parametrize("text", ["{ \"cells\": [", "", "[1, 2]", '{"cells": [], "nbformat": 4}'],
-                         ids=["cut short", "empty", "a list", "no metadata"])
+@pytest.mark.parametrize(
+    "text",
+    ['{ "cells": [', "", "[1, 2]", '{"cells": [], "nbformat": 4}'],
+    ids=["cut short", "empty", "a list", "no metadata"],
+)
 @pytest.mark.parametrize("command", ["student", "slides"])
 def test_a_broken_notebook_is_one_clear_line(course, tmp_path, command, text):
     (course / "09_broken.ipynb").write_text(text)
@@ -248,8 +280,9 @@ def test_the_folder_of_the_notebooks_given_is_never_a_target(tmp_path):
     source = tmp_path / "mine"
     source.mkdir()
     lesson = tiny_notebook(source / "lesson.ipynb", "### BEGIN SOLUTION\nx = 1\n### END SOLUTION")
-    message = refused(classroom.build_student_copies, source, source, match="notebooks being copied",
-                      notebooks=[lesson], force=True)
+    message = refused(
+        classroom.build_student_copies, source, source, match="notebooks being copied", notebooks=[lesson], force=True
+    )
     assert "lesson.ipynb" in message
 
 
@@ -270,11 +303,82 @@ def test_slides_follow_the_same_folder_rules(tmp_path):
     deck = tiny_notebook(tmp_path / "tiny.ipynb", "print('hello')", "## A second point")
     out_dir = tmp_path / "slides"
     written = classroom.build_slides(out_dir, [deck])
-    assert [p.name for p in written] == ["tiny.slides.html"] and "<section" in written[0].read_text()
+    decks = [p for p in written if p.parent == out_dir]
+    assert [p.name for p in decks] == ["tiny.slides.html"] and "<section" in decks[0].read_text()
     assert classroom.build_slides(out_dir, [deck]) == written, "an unedited deck must be rebuilt (make slides)"
-    written[0].write_text(written[0].read_text().replace("A second point", "My own point"))
+    decks[0].write_text(decks[0].read_text().replace("A second point", "My own point"))
     message = refused(classroom.build_slides, out_dir, out_dir, match="edited since", notebooks=[deck])
     assert "tiny.slides.html" in message
+
+
+def test_the_javascript_copied_next_to_the_slides_counts_as_written_by_the_build(tmp_path, libraries):
+    deck = tiny_notebook(tmp_path / "tiny.ipynb", "print('hello')")
+    out_dir = tmp_path / "slides"
+    written = classroom.build_slides(out_dir, [deck])
+    copied = {p.relative_to(out_dir).as_posix(): p.read_bytes() for p in written if p.parent != out_dir}
+    assert copied == classroom.slide_libraries(libraries)
+    assert "lib/reveal.js/dist/theme/fonts/two.woff" in copied, "folders are copied with their subfolders"
+    manifest = json.loads((out_dir / output_folder.MANIFEST).read_text())["files"]
+    assert set(manifest) == set(copied) | {"tiny.slides.html"}
+    html = (out_dir / "tiny.slides.html").read_text()
+    assert 'src="lib/requirejs/require.js"' in html and '"lib/reveal.js/dist/reveal.js"' in html
+
+    reveal = out_dir / "lib" / "reveal.js" / "dist" / "reveal.js"
+    reveal.write_text("/* the teacher's own build of reveal.js */\n")
+    message = refused(classroom.build_slides, out_dir, out_dir, match="edited since", notebooks=[deck])
+    assert "lib/reveal.js/dist/reveal.js" in message
+    (out_dir / "lib" / "my-plugin.js").write_text("// the teacher's plugin\n")
+    refused(classroom.build_slides, out_dir, out_dir, match="my-plugin.js", notebooks=[deck])
+    classroom.build_slides(out_dir, [deck], force=True)
+    assert reveal.read_bytes() == copied["lib/reveal.js/dist/reveal.js"], "--force restores the copy"
+    assert (out_dir / "lib" / "my-plugin.js").read_text() == "// the teacher's plugin\n", "others are kept"
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["plain", "force"])
+@pytest.mark.parametrize("what", ["a link to a folder", "a file"])
+def test_the_javascript_is_never_written_through_a_link_or_over_a_file(tmp_path, what, force):
+    deck = tiny_notebook(tmp_path / "tiny.ipynb", "print('hello')")
+    out_dir, teacher = tmp_path / "slides", tmp_path / "teacher"
+    out_dir.mkdir()
+    teacher.mkdir()
+    (teacher / "notes.md").write_text("the teacher's notes\n")
+    if what == "a file":
+        (out_dir / "lib").write_text("a file named lib\n")
+    else:
+        (out_dir / "lib").symlink_to(teacher, target_is_directory=True)
+    problem = "did not write" if not force else "Could not create" if what == "a file" else "is a link"
+    message = refused(classroom.build_slides, out_dir, out_dir, teacher, match=problem, notebooks=[deck], force=force)
+    assert "lib" in message
+
+
+def test_vendor_pins_the_libraries_the_slides_load_and_the_cdn_serves_the_same_reveal_js():
+    vendor = classroom.REPO_DIR / "vendor"
+    pins = json.loads((vendor / "package.json").read_text())["dependencies"]
+    assert set(pins) == set(classroom.SLIDE_LIBRARIES) and pins["reveal.js"].startswith("4.")  # nbconvert 7's
+    assert classroom.REVEAL_CDN.endswith(f"/reveal.js@{pins['reveal.js']}")
+    locked = json.loads((vendor / "package-lock.json").read_text())["packages"]
+    assert {name.removeprefix("node_modules/"): p["version"] for name, p in locked.items() if name} == pins
+    sources = [p["resolved"] for p in locked.values() if "resolved" in p]
+    assert all(url.startswith("https://registry.npmjs.org/") for url in sources), "npm's registry only"
+
+
+@pytest.mark.parametrize("missing", ["everything", "reveal.js", "mathjax/MathJax.js"])
+def test_without_the_javascript_the_slides_use_the_cdn_and_say_so_in_one_line(tmp_path, monkeypatch, capsys, missing):
+    vendor = stand_in_libraries(tmp_path / "vendor")
+    if missing == "everything":
+        shutil.rmtree(vendor)
+    elif missing == "reveal.js":
+        shutil.rmtree(vendor / "node_modules" / "reveal.js")
+    else:
+        (vendor / "node_modules" / missing).unlink()
+    monkeypatch.setattr(classroom, "VENDOR_DIR", vendor)
+    deck = tiny_notebook(tmp_path / "tiny.ipynb", "print('hello')")
+    written = classroom.build_slides(tmp_path / "slides", [deck])
+    assert [p.name for p in written] == ["tiny.slides.html"] and not (tmp_path / "slides" / "lib").exists()
+    assert "https://unpkg.com/reveal.js" in written[0].read_text()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "warning" in err and "make slides-deps" in err and "internet" in err
+    assert f"{'reveal.js' if missing == 'everything' else missing} is not installed in {vendor}" in err
 
 
 def test_a_file_that_appears_while_slides_are_made_is_kept(tmp_path, monkeypatch):
@@ -292,7 +396,7 @@ def test_a_file_that_appears_while_slides_are_made_is_kept(tmp_path, monkeypatch
     with pytest.raises(classroom.ClassroomError, match="did not write"):
         classroom.build_slides(out_dir, [deck])
     assert (out_dir / "tiny.slides.html").read_text() == "my annotated slides"
-    assert sorted(p.name for p in out_dir.iterdir()) == ["tiny.slides.html"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["tiny.slides.html"], "no folder for lib/ left behind"
 
 
 # --- The command line ----------------------------------------------------------------------------------------
@@ -310,13 +414,40 @@ def test_a_refusal_is_one_line_and_a_non_zero_exit(course, tmp_path, capsys):
     assert err.count("\n") == 1 and str(course) in err and "choose another folder" in err.lower()
 
 
+@pytest.mark.parametrize("installed", [True, False], ids=["javascript installed", "no javascript"])
+def test_the_slides_command_lists_the_decks_and_says_whether_they_work_offline(
+    tmp_path, monkeypatch, capsys, installed
+):
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    tiny_notebook(nb_dir / "tiny.ipynb", "print('hello')")
+    monkeypatch.setattr(classroom, "NOTEBOOK_DIR", nb_dir)
+    if not installed:
+        monkeypatch.setattr(classroom, "VENDOR_DIR", tmp_path / "vendor")
+    out_dir = tmp_path / "slides"
+    assert classroom.main(["slides", str(out_dir)]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0] == f"wrote {out_dir / 'tiny.slides.html'}" and len(lines) == 2, "one line per deck, then where"
+    if installed:
+        count = sum(p.is_file() for p in (out_dir / "lib").rglob("*"))
+        assert f"the {count} files in {out_dir / 'lib'} with them, so they work offline" in lines[1] and err == ""
+    else:
+        assert "from its CDN, so they need the internet" in lines[1] and "make slides-deps" in err
+
+
 def test_the_real_command_shows_no_traceback(tmp_path):
     out_dir = tmp_path / "student"
     out_dir.mkdir()
     (out_dir / "homework.ipynb").write_text("my work\n")
     before = snapshot(out_dir)
-    done = subprocess.run([sys.executable, "-m", "course_utils.classroom", "student", str(out_dir)],
-                          capture_output=True, text=True, cwd=classroom.REPO_DIR, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "course_utils.classroom", "student", str(out_dir)],
+        capture_output=True,
+        text=True,
+        cwd=classroom.REPO_DIR,
+        timeout=120,
+    )
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "homework.ipynb" in done.stderr and "--force" in done.stderr

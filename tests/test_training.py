@@ -162,11 +162,3 @@ def test_extract_features_notices_new_images(two_blobs):
     a = training.extract_features(net, X)
     b = training.extract_features(net, X.flip(-1))
     assert b is not a and not torch.allclose(a, b)
-
-
-def test_get_device_without_a_gpu():
-    device = training.get_device()
-    if not torch.cuda.is_available() and not torch.backends.mps.is_available():
-        assert device == torch.device("cpu")
-    else:
-        assert device.type in ("cuda", "mps")
