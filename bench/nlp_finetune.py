@@ -54,8 +54,9 @@ def fine_tuned_accuracy(cache, emb, labels, rows, test, *, lr=LR, epochs=EPOCHS,
     """Probe accuracy and LP-FT top-layers accuracy on `test`, trained on `rows`."""
     lin = probe(emb[rows], labels[rows])
     model = tft.TopLayersClassifier(6 - cache.n_frozen, int(labels.max()) + 1, seed=seed).init_head_from_probe(lin)
-    tft.fine_tune(model, cache, rows, labels, epochs=epochs, batch_size=BATCH, lr=lr, head_lr=HEAD_LR, seed=seed,
-                  progress=False)
+    tft.fine_tune(
+        model, cache, rows, labels, epochs=epochs, batch_size=BATCH, lr=lr, head_lr=HEAD_LR, seed=seed, progress=False
+    )
     fine = (tft.predict(model, cache, test).argmax(1) == labels[test]).float().mean().item()
     return accuracy_score(labels[test].numpy(), lin.predict(emb[test].numpy())), fine
 
@@ -75,24 +76,33 @@ def select(cache, emb, labels, train) -> None:
         p, f = fine_tuned_accuracy(cache, emb, labels, fit, val, lr=lr, epochs=epochs)
         print(f"{lr:>8.1e} {epochs:>6} {p:>7.3f} {f:>11.3f}", flush=True)
         best = max(best or (f, lr, epochs), (f, lr, epochs), key=lambda b: b[0])
-    print(f"best on validation: lr {best[1]:.1e}, {best[2]} epochs ({best[0]:.3f}); the notebook uses lr {LR:.1e}, "
-          f"{EPOCHS} epochs")
+    print(
+        f"best on validation: lr {best[1]:.1e}, {best[2]} epochs ({best[0]:.3f}); the notebook uses lr {LR:.1e}, "
+        f"{EPOCHS} epochs"
+    )
 
 
 def seeds(corpus, cache, emb, train, test, seed_list) -> None:
     labels = corpus.labels
-    print(f"\nseeds: all labels ({len(train)}) and {SMALL} per class; the notebook asserts fine-tuned - probe >= 0.02 "
-          "(all) and probe - TF-IDF >= 0.05 (small)")
-    print(f"{'seed':>4} {'probe':>7} {'TF-IDF':>7} {'fine-tuned':>11} {'ft-probe':>9} | {'probe':>7} {'TF-IDF':>7} "
-          f"{'probe-TF-IDF':>13}")
+    print(
+        f"\nseeds: all labels ({len(train)}) and {SMALL} per class; the notebook asserts fine-tuned - probe >= 0.02 "
+        "(all) and probe - TF-IDF >= 0.05 (small)"
+    )
+    print(
+        f"{'seed':>4} {'probe':>7} {'TF-IDF':>7} {'fine-tuned':>11} {'ft-probe':>9} | {'probe':>7} {'TF-IDF':>7} "
+        f"{'probe-TF-IDF':>13}"
+    )
     tfidf_all = tfidf_accuracy(corpus.texts, labels, train, test)  # no seed in it: all labels, deterministic
     for seed in seed_list:
         p, f = fine_tuned_accuracy(cache, emb, labels, train, test, seed=seed)
         small = tft.labelled_subset(labels, train, SMALL, seed)
         ps = accuracy_score(labels[test].numpy(), probe(emb[small], labels[small]).predict(emb[test].numpy()))
         ts = tfidf_accuracy(corpus.texts, labels, small, test)
-        print(f"{seed:>4} {p:>7.3f} {tfidf_all:>7.3f} {f:>11.3f} {f - p:>+9.3f} | {ps:>7.3f} {ts:>7.3f} "
-              f"{ps - ts:>+13.3f}", flush=True)
+        print(
+            f"{seed:>4} {p:>7.3f} {tfidf_all:>7.3f} {f:>11.3f} {f - p:>+9.3f} | {ps:>7.3f} {ts:>7.3f} "
+            f"{ps - ts:>+13.3f}",
+            flush=True,
+        )
 
 
 def topics(seed_list) -> None:

@@ -98,8 +98,12 @@ def data_vs_step(repeats: int) -> list[tuple[str, str, str, str]]:
     FIGURES["data / step"] = median(gen) / median(step)
     FIGURES["wild presentation / step, per image"] = wild_us / step_us
     return [
-        ("(a)", f"augmented glyph batch of {BATCH_SIZE} ({background.num_classes} classes)",
-         f"{median_ms(gen):.1f} ms", ""),
+        (
+            "(a)",
+            f"augmented glyph batch of {BATCH_SIZE} ({background.num_classes} classes)",
+            f"{median_ms(gen):.1f} ms",
+            "",
+        ),
         ("", f"GlyphNet training step on it, AdamW {models.WIDTHS}", f"{median_ms(step):.1f} ms", ""),
         ("", "data generation / training step", "", f"{median(gen) / median(step):.2f}"),
         ("", f"wild digit presentation, per image ({len(images8)} at once)", f"{wild_us:.1f} µs", ""),
@@ -157,10 +161,18 @@ def cached_vs_frozen(epochs: int, repeats: int, lr: float) -> list[tuple[str, st
     acc_frozen = training.evaluate(trained["frozen"], data.X_test, data.y_test)
     FIGURES["frozen / cached"] = median(t_frozen) / median(t_cached)
     return [
-        ("(c)", f"cached features + linear head, {epochs} epochs ({steps} steps, lr {lr:g})",
-         f"{median(t_cached):.2f} s", f"acc {acc_cached:.3f}"),
-        ("", f"frozen backbone forwarded every epoch, {epochs} epochs",
-         f"{median(t_frozen):.2f} s", f"acc {acc_frozen:.3f}"),
+        (
+            "(c)",
+            f"cached features + linear head, {epochs} epochs ({steps} steps, lr {lr:g})",
+            f"{median(t_cached):.2f} s",
+            f"acc {acc_cached:.3f}",
+        ),
+        (
+            "",
+            f"frozen backbone forwarded every epoch, {epochs} epochs",
+            f"{median(t_frozen):.2f} s",
+            f"acc {acc_frozen:.3f}",
+        ),
         ("", "speed-up: frozen / cached", "", f"{median(t_frozen) / median(t_cached):.1f}x"),
     ]
 
@@ -168,7 +180,9 @@ def cached_vs_frozen(epochs: int, repeats: int, lr: float) -> list[tuple[str, st
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--threads", type=int, default=None,
+        "--threads",
+        type=int,
+        default=None,
         help="torch threads (default: torch's choice, or 1 when the machine is already busy)",
     )
     parser.add_argument("--repeats", type=int, default=15, help="repeats of the per-batch timings in (a)")
@@ -180,11 +194,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads or busy:
         # Several threads on cores that other processes already use wait on each other: 5-10x slower.
         torch.set_num_threads(args.threads or 1)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {os.cpu_count()} CPU core(s), "
-          f"load average {load:.1f}; medians of repeated runs, the two sides of a ratio timed alternately")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {os.cpu_count()} CPU core(s), "
+        f"load average {load:.1f}; medians of repeated runs, the two sides of a ratio timed alternately"
+    )
     if busy:
-        print("The machine is busy (load at or above its core count): absolute times are inflated, ratios hold "
-              "better." + ("" if args.threads else " Using 1 thread; choose with --threads."))
+        print(
+            "The machine is busy (load at or above its core count): absolute times are inflated, ratios hold "
+            "better." + ("" if args.threads else " Using 1 thread; choose with --threads.")
+        )
     start = time.perf_counter()
     rows = [
         *data_vs_step(args.repeats),

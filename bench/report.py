@@ -42,8 +42,10 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     memory = psutil.virtual_memory().total / 2**30
-    return (f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GB RAM, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GB RAM, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    )
 
 
 def summary(runs: list[run_notebooks.Run]) -> list[tuple[str, str, str, str]]:
@@ -62,19 +64,34 @@ def summary(runs: list[run_notebooks.Run]) -> list[tuple[str, str, str, str]]:
         add(f"{name}: peak RSS", "notebook peak RSS", run.peak_bytes / 2**30, ".2f")
     add("whole course, one after the other", "whole course", sum(r.seconds for r in runs) / 60, ".1f")
     add("training.fit / minimal hand-written loop", "fit / minimal loop", ratios.FIGURES["fit / plain"], ".2f")
-    add("augmented glyph batch / training step", "data generation / training step", ratios.FIGURES["data / step"],
-        ".2f")
-    rows.append(("frozen backbone re-run every epoch / cached features", f"{ratios.FIGURES['frozen / cached']:.1f}×",
-                 "(speed-up)", ""))
-    rows.append(("wild digit presentation / training step, per image",
-                 f"{ratios.FIGURES['wild presentation / step, per image']:.2f}×", "(once per data set)", ""))
+    add(
+        "augmented glyph batch / training step", "data generation / training step", ratios.FIGURES["data / step"], ".2f"
+    )
+    rows.append(
+        (
+            "frozen backbone re-run every epoch / cached features",
+            f"{ratios.FIGURES['frozen / cached']:.1f}×",
+            "(speed-up)",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "wild digit presentation / training step, per image",
+            f"{ratios.FIGURES['wild presentation / step, per image']:.2f}×",
+            "(once per data set)",
+            "",
+        )
+    )
     return rows
 
 
 def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-             for r in (header, *rows)]
+    lines = [
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        for r in (header, *rows)
+    ]
     return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
 
 

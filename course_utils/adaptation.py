@@ -19,11 +19,30 @@ SIZE = 16  # side of the images in the adaptation experiments: small enough to t
 WIDTHS = (16, 32, 64, 64)  # a small GlyphNet, trained from scratch on the source domain
 
 # The source domain: digits printed in the fonts, with the usual light augmentation (position, size, tilt).
-SOURCE = aug.AugmentConfig(scale=(0.5, 0.85), rotate_deg=10, shear=0.1, translate=1.0, elastic=0, stroke=0,
-                           blur=0, low_res=0, clutter=0, contrast=(1.0, 1.0))
+SOURCE = aug.AugmentConfig(
+    scale=(0.5, 0.85),
+    rotate_deg=10,
+    shear=0.1,
+    translate=1.0,
+    elastic=0,
+    stroke=0,
+    blur=0,
+    low_res=0,
+    clutter=0,
+    contrast=(1.0, 1.0),
+)
 # Domain randomization: the same renders, randomized far beyond anything realistic.
-RANDOMIZED = aug.AugmentConfig(scale=(0.4, 0.9), rotate_deg=25, shear=0.2, elastic=0.08, stroke=1.5, blur=0.8,
-                               low_res=0.7, clutter=5, contrast=(0.5, 1.0))
+RANDOMIZED = aug.AugmentConfig(
+    scale=(0.4, 0.9),
+    rotate_deg=25,
+    shear=0.2,
+    elastic=0.08,
+    stroke=1.5,
+    blur=0.8,
+    low_res=0.7,
+    clutter=5,
+    contrast=(0.5, 1.0),
+)
 
 
 def shrink(X: torch.Tensor, size: int = SIZE) -> torch.Tensor:
@@ -95,8 +114,12 @@ def domain_classifier(num_features: int, width: int = 1024, seed: int = 0) -> nn
     """A wide two-layer discriminator with dropout, which outputs one logit: target (1) or source (0)."""
     with seeded(seed):  # its own initial weights, without touching the global generator
         return nn.Sequential(
-            nn.Linear(num_features, width), nn.ReLU(), nn.Dropout(0.5),
-            nn.Linear(width, width), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(num_features, width),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(width, width),
+            nn.ReLU(),
+            nn.Dropout(0.5),
             nn.Linear(width, 1),
         )
 

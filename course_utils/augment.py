@@ -33,7 +33,14 @@ class AugmentConfig:
 
 
 NONE = AugmentConfig(
-    scale=(0.75, 0.75), rotate_deg=0, shear=0, translate=0, elastic=0, stroke=0, blur=0, clutter=0,
+    scale=(0.75, 0.75),
+    rotate_deg=0,
+    shear=0,
+    translate=0,
+    elastic=0,
+    stroke=0,
+    blur=0,
+    clutter=0,
     contrast=(1.0, 1.0),
 )
 GLYPHS = AugmentConfig(low_res=0.5)
@@ -63,20 +70,27 @@ def _stroke_width(x: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
 def _low_res(x: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
     """Show some glyphs (the rows where `which` is true) at 8x8 resolution, like the UCI digits."""
     x = x.clone()
-    x[which] = F.interpolate(F.adaptive_avg_pool2d(x[which], 8), size=x.shape[-2:], mode="bilinear",
-                             align_corners=False)
+    x[which] = F.interpolate(
+        F.adaptive_avg_pool2d(x[which], 8), size=x.shape[-2:], mode="bilinear", align_corners=False
+    )
     return x
 
 
 # The (x, y, 1) output coordinates of every pixel, [1, 784, 3]: what F.affine_grid multiplies by theta.
-_BASE_GRID = torch.cat([F.affine_grid(torch.eye(2, 3)[None], [1, 1, IMAGE_SIZE, IMAGE_SIZE], align_corners=False),
-                        torch.ones(1, IMAGE_SIZE, IMAGE_SIZE, 1)], -1).view(1, -1, 3)
+_BASE_GRID = torch.cat(
+    [
+        F.affine_grid(torch.eye(2, 3)[None], [1, 1, IMAGE_SIZE, IMAGE_SIZE], align_corners=False),
+        torch.ones(1, IMAGE_SIZE, IMAGE_SIZE, 1),
+    ],
+    -1,
+).view(1, -1, 3)
 
 
 # Bicubic upsampling is linear: row k of this [16, 784] matrix is the 28x28 upsampling of the k-th 4x4 basis image,
 # so F.interpolate(coarse, 28, mode="bicubic") == coarse.view(-1, 16) @ _BICUBIC_4_TO_28 (to rounding), faster.
-_BICUBIC_4_TO_28 = F.interpolate(torch.eye(16).view(16, 1, 4, 4), size=(IMAGE_SIZE, IMAGE_SIZE), mode="bicubic",
-                                 align_corners=False).view(16, -1)
+_BICUBIC_4_TO_28 = F.interpolate(
+    torch.eye(16).view(16, 1, 4, 4), size=(IMAGE_SIZE, IMAGE_SIZE), mode="bicubic", align_corners=False
+).view(16, -1)
 
 
 def _sampling_grid(n: int, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:

@@ -50,8 +50,15 @@ class Episode:
 
     def to(self, device: torch.device | str) -> Episode:
         """The same episode with its images and labels on `device`; the pool rows stay where they index."""
-        return Episode(self.support_x.to(device), self.support_y.to(device), self.query_x.to(device),
-                       self.query_y.to(device), self.classes, self.support_idx, self.query_idx)
+        return Episode(
+            self.support_x.to(device),
+            self.support_y.to(device),
+            self.query_x.to(device),
+            self.query_y.to(device),
+            self.classes,
+            self.support_idx,
+            self.query_idx,
+        )
 
     def with_shots(self, shot: int) -> Episode:
         """The same episode with only the first `shot` support images of each class: same classes, same queries.
@@ -61,12 +68,25 @@ class Episode:
         if not 1 <= shot <= self.shot:
             raise ValueError(f"This episode has {self.shot} shots per class; ask for 1 to {self.shot} (got {shot}).")
         keep = (torch.arange(self.way) * self.shot).repeat_interleave(shot) + torch.arange(shot).repeat(self.way)
-        return Episode(self.support_x[keep], self.support_y[keep], self.query_x, self.query_y, self.classes,
-                       None if self.support_idx is None else self.support_idx[keep], self.query_idx)
+        return Episode(
+            self.support_x[keep],
+            self.support_y[keep],
+            self.query_x,
+            self.query_y,
+            self.classes,
+            None if self.support_idx is None else self.support_idx[keep],
+            self.query_idx,
+        )
 
 
-def sample_episode(glyphs: GlyphSet, way: int, shot: int, queries: int, generator: torch.Generator,
-                   cfg: aug.AugmentConfig = EPISODE_AUGMENT) -> Episode:
+def sample_episode(
+    glyphs: GlyphSet,
+    way: int,
+    shot: int,
+    queries: int,
+    generator: torch.Generator,
+    cfg: aug.AugmentConfig = EPISODE_AUGMENT,
+) -> Episode:
     """Draw `way` classes, then `shot` support and `queries` query images per class.
 
     Support and query renders come from different fonts whenever the class has enough fonts; otherwise
@@ -96,8 +116,9 @@ def sample_episode(glyphs: GlyphSet, way: int, shot: int, queries: int, generato
     )
 
 
-def sample_image_episode(X: torch.Tensor, y: torch.Tensor, way: int, shot: int, queries: int,
-                         generator: torch.Generator) -> Episode:
+def sample_image_episode(
+    X: torch.Tensor, y: torch.Tensor, way: int, shot: int, queries: int, generator: torch.Generator
+) -> Episode:
     """An episode from ready-made images (e.g. the handwritten digits): distinct images, no augmentation."""
     labels = torch.unique(y)
     if way > len(labels):
@@ -112,12 +133,20 @@ def sample_image_episode(X: torch.Tensor, y: torch.Tensor, way: int, shot: int, 
         support.append(rows[:shot])
         query.append(rows[shot : shot + queries])
     s_idx, q_idx = torch.cat(support), torch.cat(query)
-    return Episode(X[s_idx], torch.arange(way).repeat_interleave(shot), X[q_idx],
-                   torch.arange(way).repeat_interleave(queries), classes, s_idx, q_idx)
+    return Episode(
+        X[s_idx],
+        torch.arange(way).repeat_interleave(shot),
+        X[q_idx],
+        torch.arange(way).repeat_interleave(queries),
+        classes,
+        s_idx,
+        q_idx,
+    )
 
 
-def glyph_pool(glyphs: GlyphSet, per_class: int, seed: int = 0,
-               cfg: aug.AugmentConfig = EPISODE_AUGMENT) -> tuple[torch.Tensor, torch.Tensor]:
+def glyph_pool(
+    glyphs: GlyphSet, per_class: int, seed: int = 0, cfg: aug.AugmentConfig = EPISODE_AUGMENT
+) -> tuple[torch.Tensor, torch.Tensor]:
     """`per_class` augmented renders of every letter, cycling through its fonts: ready-made images ``(X, y)``.
 
     Episodes drawn from a pool share their images, so a network embeds the pool once instead of every
@@ -165,8 +194,14 @@ class EpisodeResult:
 Classifier = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], torch.Tensor]
 
 
-def sample_episodes(source: GlyphSet | tuple[torch.Tensor, torch.Tensor], way: int, shot: int, count: int,
-                    queries: int = 5, seed: int = 0) -> list[Episode]:
+def sample_episodes(
+    source: GlyphSet | tuple[torch.Tensor, torch.Tensor],
+    way: int,
+    shot: int,
+    count: int,
+    queries: int = 5,
+    seed: int = 0,
+) -> list[Episode]:
     """`count` episodes from a glyph set (rendered and augmented) or from ready-made images ``(X, y)``.
 
     Sample once and evaluate every method on the same episodes: a fairer comparison, and faster.
@@ -178,8 +213,12 @@ def sample_episodes(source: GlyphSet | tuple[torch.Tensor, torch.Tensor], way: i
 
 
 @torch.no_grad()
-def embed_episodes(embed: Callable[[torch.Tensor], torch.Tensor], episodes: list[Episode], batch_size: int = 2048,
-                   device: torch.device | str = "cpu") -> list[tuple[torch.Tensor, torch.Tensor]]:
+def embed_episodes(
+    embed: Callable[[torch.Tensor], torch.Tensor],
+    episodes: list[Episode],
+    batch_size: int = 2048,
+    device: torch.device | str = "cpu",
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(support, query) embeddings of every episode, computed in large batches on `device` (where `embed`'s
     network is: ``models.device_of(net)``)."""
     images = torch.cat([x for ep in episodes for x in (ep.support_x, ep.query_x)])
@@ -193,8 +232,13 @@ def embed_episodes(embed: Callable[[torch.Tensor], torch.Tensor], episodes: list
 
 
 @torch.no_grad()
-def embed_pool(embed: Callable[[torch.Tensor], torch.Tensor], episodes: list[Episode], X: torch.Tensor,
-               batch_size: int = 512, device: torch.device | str = "cpu") -> list[tuple[torch.Tensor, torch.Tensor]]:
+def embed_pool(
+    embed: Callable[[torch.Tensor], torch.Tensor],
+    episodes: list[Episode],
+    X: torch.Tensor,
+    batch_size: int = 512,
+    device: torch.device | str = "cpu",
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Like `embed_episodes` for episodes drawn from the pool `X`: each pool image is embedded once."""
     if any(ep.support_idx is None for ep in episodes):
         raise ValueError("These episodes were not drawn from an image pool; use embed_episodes.")
@@ -202,8 +246,9 @@ def embed_pool(embed: Callable[[torch.Tensor], torch.Tensor], episodes: list[Epi
     return [(flat[ep.support_idx], flat[ep.query_idx]) for ep in episodes]
 
 
-def score(episodes: list[Episode], embedded: list[tuple[torch.Tensor, torch.Tensor]],
-          classify: Classifier = nearest_prototype) -> EpisodeResult:
+def score(
+    episodes: list[Episode], embedded: list[tuple[torch.Tensor, torch.Tensor]], classify: Classifier = nearest_prototype
+) -> EpisodeResult:
     """Mean query accuracy over the episodes, with a 95% confidence interval (labels move to the embeddings)."""
     accs = []
     for ep, (s, q) in zip(episodes, embedded, strict=True):
@@ -213,23 +258,33 @@ def score(episodes: list[Episode], embedded: list[tuple[torch.Tensor, torch.Tens
     return EpisodeResult(float(np.mean(accs)), 1.96 * sd / math.sqrt(len(accs)), accs)
 
 
-def evaluate_episodes(embed: Callable[[torch.Tensor], torch.Tensor], source: GlyphSet | tuple, way: int, shot: int,
-                      episodes: int = 300, queries: int = 5, seed: int = 0, classify: Classifier = nearest_prototype,
-                      device: torch.device | str = "cpu") -> EpisodeResult:
+def evaluate_episodes(
+    embed: Callable[[torch.Tensor], torch.Tensor],
+    source: GlyphSet | tuple,
+    way: int,
+    shot: int,
+    episodes: int = 300,
+    queries: int = 5,
+    seed: int = 0,
+    classify: Classifier = nearest_prototype,
+    device: torch.device | str = "cpu",
+) -> EpisodeResult:
     """Sample, embed (on `device`) and score in one call: `way`-way `shot`-shot accuracy over `episodes` episodes."""
     eps = sample_episodes(source, way, shot, episodes, queries, seed)
     return score(eps, embed_episodes(embed, eps, device=device), classify)
 
 
-def prototypical_loss(support: torch.Tensor, support_y: torch.Tensor, query: torch.Tensor, query_y: torch.Tensor,
-                      way: int) -> tuple[torch.Tensor, float]:
+def prototypical_loss(
+    support: torch.Tensor, support_y: torch.Tensor, query: torch.Tensor, query_y: torch.Tensor, way: int
+) -> tuple[torch.Tensor, float]:
     """Cross-entropy over negative squared distances to the class prototypes (Snell et al., 2017), and accuracy."""
-    logits = -torch.cdist(query, prototypes(support, support_y, way)) ** 2
+    logits = -(torch.cdist(query, prototypes(support, support_y, way)) ** 2)
     return torch.nn.functional.cross_entropy(logits, query_y), (logits.argmax(1) == query_y).float().mean().item()
 
 
-def matching_log_probs(support: torch.Tensor, support_y: torch.Tensor, query: torch.Tensor, way: int,
-                       temperature: float = 10.0) -> torch.Tensor:
+def matching_log_probs(
+    support: torch.Tensor, support_y: torch.Tensor, query: torch.Tensor, way: int, temperature: float = 10.0
+) -> torch.Tensor:
     """Matching networks (Vinyals et al., 2016): attention over the support set by cosine similarity, softmax,
     and the attention-weighted vote of the support labels; returns log-probabilities [queries, way]."""
     similarity = torch.nn.functional.normalize(query, dim=1) @ torch.nn.functional.normalize(support, dim=1).T
@@ -242,9 +297,18 @@ def matching_classify(support: torch.Tensor, support_y: torch.Tensor, query: tor
     return matching_log_probs(support, support_y, query, way).argmax(1)
 
 
-def train_episodic(net: torch.nn.Module, glyphs: GlyphSet, steps: int, method: str = "prototypical", way: int = 20,
-                   shot: int = 5, queries: int = 5, lr: float = 1e-3, seed: int = 0,
-                   progress: bool = True) -> list[float]:
+def train_episodic(
+    net: torch.nn.Module,
+    glyphs: GlyphSet,
+    steps: int,
+    method: str = "prototypical",
+    way: int = 20,
+    shot: int = 5,
+    queries: int = 5,
+    lr: float = 1e-3,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[float]:
     """Episodic training of `net.features`, on its device, with the prototypical or the matching loss; the losses."""
     if method not in ("prototypical", "matching"):
         raise ValueError(f"Unknown method {method!r}: choose 'prototypical' or 'matching'.")
@@ -269,9 +333,15 @@ def train_episodic(net: torch.nn.Module, glyphs: GlyphSet, steps: int, method: s
     return losses
 
 
-def adapt_head(head: torch.nn.Module, params: dict[str, torch.Tensor], support: torch.Tensor,
-               support_y: torch.Tensor, steps: int = 5, alpha: float = 0.5,
-               first_order: bool = True) -> dict[str, torch.Tensor]:
+def adapt_head(
+    head: torch.nn.Module,
+    params: dict[str, torch.Tensor],
+    support: torch.Tensor,
+    support_y: torch.Tensor,
+    steps: int = 5,
+    alpha: float = 0.5,
+    first_order: bool = True,
+) -> dict[str, torch.Tensor]:
     """MAML's inner loop on a classifier head: `steps` gradient steps of size `alpha` on the support loss,
     written functionally (`torch.func.functional_call`) so the outer loop can differentiate through them.
     The support set moves to the head's device."""

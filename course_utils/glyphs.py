@@ -32,12 +32,27 @@ _CACHE_VERSION = 1
 
 # Text fonts bundled with matplotlib. Symbol and "size" fonts are left out on purpose.
 FONT_FILES = (
-    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSans-BoldOblique.ttf",
-    "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf", "DejaVuSansMono-Oblique.ttf",
-    "DejaVuSansMono-BoldOblique.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf",
-    "DejaVuSerif-Italic.ttf", "DejaVuSerif-BoldItalic.ttf", "STIXGeneral.ttf", "STIXGeneralBol.ttf",
-    "STIXGeneralItalic.ttf", "STIXGeneralBolIta.ttf", "cmr10.ttf", "cmss10.ttf", "cmtt10.ttf",
-    "cmb10.ttf", "cmti10.ttf",
+    "DejaVuSans.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSans-Oblique.ttf",
+    "DejaVuSans-BoldOblique.ttf",
+    "DejaVuSansMono.ttf",
+    "DejaVuSansMono-Bold.ttf",
+    "DejaVuSansMono-Oblique.ttf",
+    "DejaVuSansMono-BoldOblique.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf",
+    "DejaVuSerif-Italic.ttf",
+    "DejaVuSerif-BoldItalic.ttf",
+    "STIXGeneral.ttf",
+    "STIXGeneralBol.ttf",
+    "STIXGeneralItalic.ttf",
+    "STIXGeneralBolIta.ttf",
+    "cmr10.ttf",
+    "cmss10.ttf",
+    "cmtt10.ttf",
+    "cmb10.ttf",
+    "cmti10.ttf",
 )
 # The Computer Modern fonts use their own encoding beyond ASCII: trust them for ASCII only.
 _ASCII_ONLY_FONTS = {"cmr10.ttf", "cmss10.ttf", "cmtt10.ttf", "cmb10.ttf", "cmti10.ttf"}
@@ -78,8 +93,11 @@ class GlyphSet:
         remap[torch.as_tensor(keep, dtype=torch.long)] = torch.arange(len(keep))
         rows = remap[self.labels] >= 0
         return GlyphSet(
-            images=self.images[rows], labels=remap[self.labels[rows]], fonts=self.fonts[rows],
-            chars=[self.chars[c] for c in keep], scripts=[self.scripts[c] for c in keep],
+            images=self.images[rows],
+            labels=remap[self.labels[rows]],
+            fonts=self.fonts[rows],
+            chars=[self.chars[c] for c in keep],
+            scripts=[self.scripts[c] for c in keep],
             font_names=self.font_names,
         )
 
@@ -203,9 +221,7 @@ def load_corpus(rebuild: bool = False) -> GlyphSet:
     inked = reference["labels"].tolist()
     chars = [chars[inked[i]] for i in _remove_duplicates(reference["images"].numpy())]
     built = _build_corpus(chars)
-    glyphs = GlyphSet(
-        chars=chars, scripts=[_script(ch) for ch in chars], font_names=list(FONT_FILES), **built
-    )
+    glyphs = GlyphSet(chars=chars, scripts=[_script(ch) for ch in chars], font_names=list(FONT_FILES), **built)
     if path is None:  # no usable cache folder (a message said so): keep the corpus for this session
         _IN_MEMORY[_corpus_key()] = glyphs
         return glyphs
@@ -216,8 +232,10 @@ def load_corpus(rebuild: bool = False) -> GlyphSet:
     except (OSError, RuntimeError) as err:  # torch reports a failed write as a RuntimeError
         tmp.unlink(missing_ok=True)
         _IN_MEMORY[_corpus_key()] = glyphs
-        print(f"The glyph corpus could not be cached in {path.parent} ({str(err).splitlines()[0]}); it is kept in "
-              "memory for this session. Set COURSE_CACHE_DIR to a folder you can write to.")
+        print(
+            f"The glyph corpus could not be cached in {path.parent} ({str(err).splitlines()[0]}); it is kept in "
+            "memory for this session. Set COURSE_CACHE_DIR to a folder you can write to."
+        )
     return glyphs
 
 

@@ -73,10 +73,12 @@ class DrawingPad(widgets.HBox):
             raise ValueError(f"A drawing pad needs at least 2 x 2 cells (got size={size}).")
         self.size, self._render, self._quiet = size, render, False
         cell = widgets.Layout(width=f"{cell_px}px", height=f"{cell_px}px", padding="0", margin="0")
-        self.buttons = [widgets.ToggleButton(value=False, layout=cell, tooltip="click to draw or erase")
-                        for _ in range(size * size)]
-        grid = widgets.GridBox(self.buttons, layout=widgets.Layout(
-            grid_template_columns=f"repeat({size}, {cell_px}px)", grid_gap="1px"))
+        self.buttons = [
+            widgets.ToggleButton(value=False, layout=cell, tooltip="click to draw or erase") for _ in range(size * size)
+        ]
+        grid = widgets.GridBox(
+            self.buttons, layout=widgets.Layout(grid_template_columns=f"repeat({size}, {cell_px}px)", grid_gap="1px")
+        )
         clear = widgets.Button(description="Clear", icon="eraser", layout=widgets.Layout(width=f"{size * 27}px"))
         clear.on_click(lambda _button: self.draw(np.zeros((size, size))))
         self.view = widgets.Output()
@@ -110,5 +112,7 @@ class DrawingPad(widgets.HBox):
         self.view.append_display_data(image)
 
     def __repr__(self) -> str:
-        return (f"Drawing pad ({self.size} x {self.size} cells): open the notebook in JupyterLab and run it to draw "
-                "and see the predictions.")
+        return (
+            f"Drawing pad ({self.size} x {self.size} cells): open the notebook in JupyterLab and run it to draw "
+            "and see the predictions."
+        )

@@ -52,8 +52,12 @@ class LRFinderResult:
         ax = ax or plt.gca()
         ax.plot(self.lrs, self.losses)
         ax.axvline(self.suggestion, color="black", ls="--", lw=1, label=f"suggestion {self.suggestion:.1e}")
-        ax.set(xscale="log", xlabel="learning rate (log scale)", ylabel="smoothed training loss",
-               title="Learning-rate range test")
+        ax.set(
+            xscale="log",
+            xlabel="learning rate (log scale)",
+            ylabel="smoothed training loss",
+            title="Learning-rate range test",
+        )
         ax.legend()
         return ax
 

@@ -35,8 +35,9 @@ def is_within(out_dir: Path, folder: Path, *, inside: bool = True) -> bool:
         raise ClassroomError(f"{out_dir} cannot be resolved ({e}); choose another folder.") from None
     candidates = (out, *out.parents) if inside else (out,)
     # The same folder under another spelling (a case-insensitive disk, a second mount) is the same folder too.
-    return folder in candidates or (folder.is_dir() and any(c.is_dir() and os.path.samefile(c, folder)
-                                                            for c in candidates))
+    return folder in candidates or (
+        folder.is_dir() and any(c.is_dir() and os.path.samefile(c, folder) for c in candidates)
+    )
 
 
 def _unchanged_files(out_dir: Path) -> dict[str, str]:
@@ -59,6 +60,7 @@ def _unchanged_files(out_dir: Path) -> dict[str, str]:
 
 def _other_files(out_dir: Path, ours: dict[str, str], limit: int = 4) -> list[str]:
     """Up to `limit` things in `out_dir` that are not a build's unchanged files (a link or folder counts)."""
+
     def unreadable(error: OSError) -> None:
         raise ClassroomError(f"{error.filename} cannot be listed ({error.strerror}): choose another folder.")
 
@@ -80,8 +82,10 @@ def check_out_dir(out_dir: Path, notebooks: Path, command: str, what: str, force
     `notebooks` (the course's notebooks folder) and anything inside it is refused even with `force`.
     """
     if is_within(out_dir, notebooks):
-        raise ClassroomError(f"{out_dir} is the course's notebooks folder or inside it: {what} there would replace the "
-                             f"teacher's notebooks (even with --force). Choose another folder, e.g. build/{command}.")
+        raise ClassroomError(
+            f"{out_dir} is the course's notebooks folder or inside it: {what} there would replace the "
+            f"teacher's notebooks (even with --force). Choose another folder, e.g. build/{command}."
+        )
     if out_dir.is_symlink() and not out_dir.exists():
         raise ClassroomError(f"{out_dir} is a link to a folder that does not exist: choose another folder.")
     if out_dir.exists() and not out_dir.is_dir():
@@ -91,9 +95,11 @@ def check_out_dir(out_dir: Path, notebooks: Path, command: str, what: str, force
     ours = _unchanged_files(out_dir)
     if not force and (others := _other_files(out_dir, ours)):
         listed = ", ".join(others[:3]) + (" and more" if len(others) > 3 else "")
-        raise ClassroomError(f"{out_dir} holds files `classroom` did not write there, or that were edited since "
-                             f"({listed}): writing the {what} could destroy that work. Choose an empty folder, or "
-                             "pass --force to overwrite the files with the same names (the others are kept).")
+        raise ClassroomError(
+            f"{out_dir} holds files `classroom` did not write there, or that were edited since "
+            f"({listed}): writing the {what} could destroy that work. Choose an empty folder, or "
+            "pass --force to overwrite the files with the same names (the others are kept)."
+        )
     return ours
 
 
@@ -119,6 +125,8 @@ def write_files(
             manifest = {"written_by": "python -m course_utils.classroom", "files": dict(sorted(ours.items()))}
             write_atomic(target, (json.dumps(manifest, indent=1) + "\n").encode(), mode=0o644)
     except OSError as e:
-        raise ClassroomError(f"Could not write {target}: {e.strerror or e}. Check the folder and its permissions; "
-                             "every file written so far is complete.") from None
+        raise ClassroomError(
+            f"Could not write {target}: {e.strerror or e}. Check the folder and its permissions; "
+            "every file written so far is complete."
+        ) from None
     return written

@@ -98,7 +98,9 @@ def cache_dir() -> Path | None:
         if path not in _WARNED:
             _WARNED.add(path)
             why = "it is a file, not a folder" if path.is_file() else (err.strerror or str(err))
-            print(f"The cache folder {path} cannot be used ({why}). The course carries on and keeps what it "
-                  "builds in memory; set COURSE_CACHE_DIR to a folder you can write to, to build it only once.")
+            print(
+                f"The cache folder {path} cannot be used ({why}). The course carries on and keeps what it "
+                "builds in memory; set COURSE_CACHE_DIR to a folder you can write to, to build it only once."
+            )
         return None
     return path

@@ -15,16 +15,18 @@ PRETRAINED, SCRATCH = PALETTE[0], PALETTE[1]
 
 def setup() -> None:
     """Course-wide matplotlib defaults: palette, sizes, PNG output."""
-    plt.rcParams.update({
-        "axes.prop_cycle": plt.cycler(color=PALETTE),
-        "figure.figsize": (7, 3.6),
-        "figure.dpi": 90,
-        "axes.grid": True,
-        "grid.alpha": 0.3,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "font.size": 10,
-    })
+    plt.rcParams.update(
+        {
+            "axes.prop_cycle": plt.cycler(color=PALETTE),
+            "figure.figsize": (7, 3.6),
+            "figure.dpi": 90,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "font.size": 10,
+        }
+    )
 
 
 def show_images(
@@ -54,9 +56,7 @@ def show_images(
     return fig
 
 
-def plot_mean_band(
-    ax: plt.Axes, x: Sequence[float], runs: np.ndarray, label: str, color: str | None = None
-) -> None:
+def plot_mean_band(ax: plt.Axes, x: Sequence[float], runs: np.ndarray, label: str, color: str | None = None) -> None:
     """Mean of several runs (rows of `runs`) as a line, with a band from the lowest to the highest run."""
     runs = np.asarray(runs, dtype=float)
     mean = runs.mean(0)

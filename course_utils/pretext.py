@@ -61,8 +61,16 @@ def projection_head(dim: int = 128, out: int = 64, seed: int = 0) -> nn.Module:
         return nn.Sequential(nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, out))
 
 
-def _pretrain_loop(encoder: GlyphNet, extra: nn.Module, batch_loss: Callable[[torch.Generator], torch.Tensor],
-                   steps: int, lr: float, seed: int, desc: str, progress: bool) -> list[float]:
+def _pretrain_loop(
+    encoder: GlyphNet,
+    extra: nn.Module,
+    batch_loss: Callable[[torch.Generator], torch.Tensor],
+    steps: int,
+    lr: float,
+    seed: int,
+    desc: str,
+    progress: bool,
+) -> list[float]:
     """What both pretext tasks share: AdamW over the encoder's blocks (not its unused head) and `extra` (a
     projection head or a decoder), warm-up then cosine, one `batch_loss(generator)` per step; the losses."""
     params = [p for n, p in encoder.named_parameters() if not n.startswith("head.")] + list(extra.parameters())
@@ -82,9 +90,17 @@ def _pretrain_loop(encoder: GlyphNet, extra: nn.Module, batch_loss: Callable[[to
     return losses
 
 
-def train_simclr(encoder: GlyphNet, glyphs: GlyphSet, steps: int, batch_size: int = 128, lr: float = 2e-3,
-                 temperature: float = 0.2, cfg: aug.AugmentConfig = VIEWS, seed: int = 0,
-                 progress: bool = True) -> list[float]:
+def train_simclr(
+    encoder: GlyphNet,
+    glyphs: GlyphSet,
+    steps: int,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    temperature: float = 0.2,
+    cfg: aug.AugmentConfig = VIEWS,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[float]:
     """Contrastive pre-training of `encoder.features` on unlabelled glyphs; the loss of every step."""
     device = device_of(encoder)
     head = projection_head(encoder.feature_dim, seed=seed).to(device)
@@ -97,8 +113,9 @@ def train_simclr(encoder: GlyphNet, glyphs: GlyphSet, steps: int, batch_size: in
     return _pretrain_loop(encoder, head, batch_loss, steps, lr, seed, "SimCLR", progress)
 
 
-def mask_patches(x: torch.Tensor, ratio: float, generator: torch.Generator,
-                 patch: int = PATCH) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_patches(
+    x: torch.Tensor, ratio: float, generator: torch.Generator, patch: int = PATCH
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Blank out a random `ratio` of the `patch` x `patch` squares of each image; (masked images, mask of hidden
     pixels). The mask is 1 where a pixel was hidden; it is drawn with the (CPU) generator and moved to `x`."""
     n, _, h, w = x.shape
@@ -117,25 +134,38 @@ class Decoder(nn.Module):
         with seeded(seed):
             self.fc = nn.Linear(dim, 32 * 7 * 7)
             self.up = nn.Sequential(
-                nn.ReLU(inplace=True), nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1),  # 14x14
-                nn.ReLU(inplace=True), nn.ConvTranspose2d(16, 1, 4, stride=2, padding=1),  # 28x28
+                nn.ReLU(inplace=True),
+                nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1),  # 14x14
+                nn.ReLU(inplace=True),
+                nn.ConvTranspose2d(16, 1, 4, stride=2, padding=1),  # 28x28
             )
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.up(self.fc(features).view(-1, 32, 7, 7)))
 
 
-def train_masked(encoder: GlyphNet, decoder: Decoder, glyphs: GlyphSet, steps: int, batch_size: int = 128,
-                 lr: float = 2e-3, ratio: float = 0.5, cfg: aug.AugmentConfig = VIEWS, seed: int = 0,
-                 progress: bool = True) -> list[float]:
+def train_masked(
+    encoder: GlyphNet,
+    decoder: Decoder,
+    glyphs: GlyphSet,
+    steps: int,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    ratio: float = 0.5,
+    cfg: aug.AugmentConfig = VIEWS,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[float]:
     """Masked-patch pre-training: the encoder sees a distorted view of a glyph with `ratio` of its patches hidden,
     and the decoder must draw the clean, centred glyph (the same letter in the same font, undistorted). Redrawing
     the view itself was too easy to teach anything (the probe stayed at random-init level); predicting the
     hidden parts *and* undoing the distortion needs features of the letter. Returns the loss of every step."""
     device = device_of(encoder)
     if device_of(decoder) != device:
-        raise ValueError(f"The encoder is on {device} but the decoder on {device_of(decoder)}: "
-                         "move both to the same device first, e.g. `decoder.to(DEVICE)`.")
+        raise ValueError(
+            f"The encoder is on {device} but the decoder on {device_of(decoder)}: "
+            "move both to the same device first, e.g. `decoder.to(DEVICE)`."
+        )
 
     def batch_loss(g: torch.Generator) -> torch.Tensor:
         base = unlabelled_batch(glyphs, batch_size, g)
@@ -146,16 +176,18 @@ def train_masked(encoder: GlyphNet, decoder: Decoder, glyphs: GlyphSet, steps: i
     return _pretrain_loop(encoder, decoder, batch_loss, steps, lr, seed, "masked patches", progress)
 
 
-def linear_probe(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
-                 test_labels: torch.Tensor) -> float:
+def linear_probe(
+    train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor, test_labels: torch.Tensor
+) -> float:
     """Test accuracy of a logistic regression on standardised frozen features (the same probe for every encoder)."""
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
     probe.fit(train_features.cpu().numpy(), train_labels.cpu().numpy())
     return float((probe.predict(test_features.cpu().numpy()) == test_labels.cpu().numpy()).mean())
 
 
-def probe_encoder(encoder: nn.Module, sizes: Sequence[int | None] = PROBE_SIZES, draws: int = 3,
-                  seed: int = 0) -> dict[int | None, float]:
+def probe_encoder(
+    encoder: nn.Module, sizes: Sequence[int | None] = PROBE_SIZES, draws: int = 3, seed: int = 0
+) -> dict[int | None, float]:
     """Linear-probe accuracy on the wild handwritten test digits with `k` labelled training digits per class,
     the mean over `draws` labelled subsets, for each `k` in `sizes` (None: every training digit)."""
     data = digits.handwritten_digits("wild")

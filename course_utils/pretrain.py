@@ -34,8 +34,14 @@ def pretrain(steps: int = STEPS, seed: int = 0, progress: bool = True) -> tuple[
     val = glyphs.sample_batch(corpus, VAL_SIZE, aug.GLYPHS, torch.Generator().manual_seed(10_000 + seed))
     start = time.perf_counter()
     history = fit(
-        net, lambda g: glyphs.sample_batch(corpus, BATCH_SIZE, aug.GLYPHS, g), steps=steps, lr=LR,
-        schedule="cosine", seed=seed, progress=progress, desc="pre-training GlyphNet",
+        net,
+        lambda g: glyphs.sample_batch(corpus, BATCH_SIZE, aug.GLYPHS, g),
+        steps=steps,
+        lr=LR,
+        schedule="cosine",
+        seed=seed,
+        progress=progress,
+        desc="pre-training GlyphNet",
     )
     seconds = time.perf_counter() - start
     meta = {
@@ -61,24 +67,24 @@ def model_card(meta: dict, digest: str) -> str:
     """The Markdown model card for a pre-trained GlyphNet."""
     return f"""# Model card: GlyphNet (pre-trained)
 
-A small CNN ({sum(meta['widths'])} channels in four blocks, {meta['num_params']:,} parameters) trained to
+A small CNN ({sum(meta["widths"])} channels in four blocks, {meta["num_params"]:,} parameters) trained to
 recognise printed letters. It is the course's pre-trained model, in the role ImageNet models play in practice.
 
 | | |
 |---|---|
-| Architecture | `course_utils.models.GlyphNet`, widths {tuple(meta['widths'])}, 28x28 grey input |
-| Training data | {len(meta['classes'])} letters of the background alphabets ({', '.join(meta['scripts'])}), \
-{meta['num_renders']:,} (letter, font) renders from matplotlib's bundled fonts, augmented on the fly \
+| Architecture | `course_utils.models.GlyphNet`, widths {tuple(meta["widths"])}, 28x28 grey input |
+| Training data | {len(meta["classes"])} letters of the background alphabets ({", ".join(meta["scripts"])}), \
+{meta["num_renders"]:,} (letter, font) renders from matplotlib's bundled fonts, augmented on the fly \
 (`course_utils.augment.GLYPHS`: affine, elastic, stroke width, blur, 8x8 resolution, stray strokes) |
 | Held out | digits (the course's target task) and the evaluation alphabets (kept for few-shot learning) |
-| Training | {meta['steps']:,} steps of batch {meta['batch_size']}, AdamW, lr {meta['lr']} with cosine annealing, \
-seed {meta['seed']} |
-| Accuracy | {meta['val_accuracy']:.3f} on {VAL_SIZE:,} freshly augmented glyphs of the same letters \
-(chance: {1 / len(meta['classes']):.4f}) |
-| Time | {meta['train_seconds']} s on {meta['machine']} (torch {meta['torch']}) |
+| Training | {meta["steps"]:,} steps of batch {meta["batch_size"]}, AdamW, lr {meta["lr"]} with cosine annealing, \
+seed {meta["seed"]} |
+| Accuracy | {meta["val_accuracy"]:.3f} on {VAL_SIZE:,} freshly augmented glyphs of the same letters \
+(chance: {1 / len(meta["classes"]):.4f}) |
+| Time | {meta["train_seconds"]} s on {meta["machine"]} (torch {meta["torch"]}) |
 | File | `data/glyphnet.pt`, SHA-256 `{digest}` |
 
-Rebuild (a few minutes on 2 CPU cores): `{REBUILD_GLYPHNET} --seed {meta['seed']}`. The result depends on
+Rebuild (a few minutes on 2 CPU cores): `{REBUILD_GLYPHNET} --seed {meta["seed"]}`. The result depends on
 the seed and, in the last digits, on the CPU; the checksum in `data/glyphnet.json` is updated with it.
 
 Intended use: teaching transfer learning (fine-tuning to the handwritten digits, feature extraction,
@@ -95,8 +101,10 @@ def main(argv: list[str] | None = None) -> None:
     net, meta = pretrain(args.steps, args.seed)
     digest = save_checkpoint(args.out, net.state_dict(), meta)
     args.out.with_suffix(".md").write_text(model_card(meta, digest))
-    print(f"Saved {args.out} (sha256 {digest[:12]}...): accuracy {meta['val_accuracy']:.3f} "
-          f"after {meta['steps']} steps in {meta['train_seconds']} s.")
+    print(
+        f"Saved {args.out} (sha256 {digest[:12]}...): accuracy {meta['val_accuracy']:.3f} "
+        f"after {meta['steps']} steps in {meta['train_seconds']} s."
+    )
 
 
 if __name__ == "__main__":

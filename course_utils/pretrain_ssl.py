@@ -43,8 +43,9 @@ def _check_method(method: str) -> None:
         raise ValueError(f"Unknown pre-training method {method!r}: choose one of {', '.join(METHODS)}.")
 
 
-def pretrain(method: str, steps: int | None = None, seed: int = 0,
-             progress: bool = True) -> tuple[GlyphNet, pretext.Decoder | None, dict]:
+def pretrain(
+    method: str, steps: int | None = None, seed: int = 0, progress: bool = True
+) -> tuple[GlyphNet, pretext.Decoder | None, dict]:
     """Train one encoder (and, for `masked`, its decoder) on the unlabelled background glyphs."""
     _check_method(method)
     steps = STEPS[method] if steps is None else steps
@@ -57,20 +58,31 @@ def pretrain(method: str, steps: int | None = None, seed: int = 0,
         losses = pretext.train_simclr(encoder, corpus, steps, batch_size=BATCH_SIZE, seed=seed, progress=progress)
     else:
         decoder = pretext.Decoder(encoder.feature_dim, seed=seed)
-        losses = pretext.train_masked(encoder, decoder, corpus, steps, batch_size=BATCH_SIZE, seed=seed,
-                                      progress=progress)
+        losses = pretext.train_masked(
+            encoder, decoder, corpus, steps, batch_size=BATCH_SIZE, seed=seed, progress=progress
+        )
     meta = {
-        "method": method, "widths": list(WIDTHS), "steps": steps, "batch_size": BATCH_SIZE, "seed": seed,
-        "scripts": sorted(set(corpus.scripts)), "num_renders": len(corpus),
+        "method": method,
+        "widths": list(WIDTHS),
+        "steps": steps,
+        "batch_size": BATCH_SIZE,
+        "seed": seed,
+        "scripts": sorted(set(corpus.scripts)),
+        "num_renders": len(corpus),
         "final_loss": round(sum(losses[-50:]) / len(losses[-50:]), 4),
         "train_seconds": round(time.perf_counter() - start),
-        "torch": str(torch.__version__), "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+        "torch": str(torch.__version__),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
     }
     return encoder, decoder, meta
 
 
-def measure_claim(method: str, seeds: tuple[int, ...] = CHECK_SEEDS, steps: int | None = None,
-                  trained: dict[int, tuple[GlyphNet, dict]] | None = None) -> list[dict]:
+def measure_claim(
+    method: str,
+    seeds: tuple[int, ...] = CHECK_SEEDS,
+    steps: int | None = None,
+    trained: dict[int, tuple[GlyphNet, dict]] | None = None,
+) -> list[dict]:
     """For each seed: an encoder pre-trained with that seed (from `trained` when given, else trained now) and a
     random-init encoder of the same seed, both probed on the handwritten digits (`pretext.probe_encoder`). The
     notebook's claim: at least `CLAIM_MARGIN` better at every labelled size."""
@@ -82,10 +94,21 @@ def measure_claim(method: str, seeds: tuple[int, ...] = CHECK_SEEDS, steps: int 
             encoder, _, meta = pretrain(method, steps, seed, progress=False)
         ours = pretext.probe_encoder(encoder, seed=seed)
         random = pretext.probe_encoder(GlyphNet(num_classes=1, widths=WIDTHS, seed=seed), seed=seed)
-        rows.append({"seed": seed, "trained": ours, "random": random, "seconds": meta["train_seconds"],
-                     "holds": all(ours[k] >= random[k] + CLAIM_MARGIN for k in ours)})
-        print(f"  seed {seed}: " + ", ".join(f"{_size(k)} {ours[k]:.3f} vs {random[k]:.3f}" for k in ours)
-              + f" -> {'holds' if rows[-1]['holds'] else 'FAILS'}", flush=True)
+        rows.append(
+            {
+                "seed": seed,
+                "trained": ours,
+                "random": random,
+                "seconds": meta["train_seconds"],
+                "holds": all(ours[k] >= random[k] + CLAIM_MARGIN for k in ours),
+            }
+        )
+        print(
+            f"  seed {seed}: "
+            + ", ".join(f"{_size(k)} {ours[k]:.3f} vs {random[k]:.3f}" for k in ours)
+            + f" -> {'holds' if rows[-1]['holds'] else 'FAILS'}",
+            flush=True,
+        )
     return rows
 
 
@@ -95,32 +118,37 @@ def _size(k: int | None) -> str:
 
 def model_card(meta: dict, digest: str, claims: list[dict]) -> str:
     method = meta["method"]
-    what = {"simclr": "contrastive learning (SimCLR): two augmented views of each glyph, a projection head and the "
-                      "NT-Xent loss (`course_utils.pretext.train_simclr`)",
-            "masked": "masked-patch prediction: the encoder sees a distorted view with half of its 4x4 patches hidden, "
-                      "and a small decoder must draw the clean, centred glyph from the encoder's 128 features "
-                      "(`course_utils.pretext.train_masked`)"}[method]
+    what = {
+        "simclr": "contrastive learning (SimCLR): two augmented views of each glyph, a projection head and the "
+        "NT-Xent loss (`course_utils.pretext.train_simclr`)",
+        "masked": "masked-patch prediction: the encoder sees a distorted view with half of its 4x4 patches hidden, "
+        "and a small decoder must draw the clean, centred glyph from the encoder's 128 features "
+        "(`course_utils.pretext.train_masked`)",
+    }[method]
     sizes = list(claims[0]["trained"])
     head = "| seed | " + " | ".join(f"{_size(k)}: {method} / random" for k in sizes) + " | claim |"
     rule = "|---|" + "---|" * len(sizes) + "---|"
     body = "\n".join(
-        f"| {c['seed']} | " + " | ".join(f"{c['trained'][k]:.3f} / {c['random'][k]:.3f}" for k in sizes)
-        + f" | {'holds' if c['holds'] else 'fails'} |" for c in claims)
+        f"| {c['seed']} | "
+        + " | ".join(f"{c['trained'][k]:.3f} / {c['random'][k]:.3f}" for k in sizes)
+        + f" | {'holds' if c['holds'] else 'fails'} |"
+        for c in claims
+    )
     path = checkpoint_path(method).relative_to(DATA_DIR.parent)
     return f"""# Model card: GlyphNet encoder pre-trained by {method} (self-supervised)
 
-GlyphNet's four convolutional blocks ({meta['widths']} channels), pre-trained **without labels** by {what}.
+GlyphNet's four convolutional blocks ({meta["widths"]} channels), pre-trained **without labels** by {what}.
 It is one of the encoders that notebook 06 compares with a linear probe.
 
 | | |
 |---|---|
-| Training data | {meta['num_renders']:,} (letter, font) renders of the background alphabets \
-({', '.join(meta['scripts'])}), augmented on the fly (`course_utils.augment.GLYPHS`); their labels are never read |
+| Training data | {meta["num_renders"]:,} (letter, font) renders of the background alphabets \
+({", ".join(meta["scripts"])}), augmented on the fly (`course_utils.augment.GLYPHS`); their labels are never read |
 | Held out | digits (the probe's task) and the evaluation alphabets |
-| Training | {meta['steps']:,} steps of batch {meta['batch_size']}, AdamW, lr 2e-3, warm-up then cosine, \
-seed {meta['seed']} |
-| Final loss | {meta['final_loss']} |
-| Time | {meta['train_seconds']} s on {meta['machine']} (torch {meta['torch']}) |
+| Training | {meta["steps"]:,} steps of batch {meta["batch_size"]}, AdamW, lr 2e-3, warm-up then cosine, \
+seed {meta["seed"]} |
+| Final loss | {meta["final_loss"]} |
+| Time | {meta["train_seconds"]} s on {meta["machine"]} (torch {meta["torch"]}) |
 | File | `{path}`, SHA-256 `{digest}` |
 
 ## The notebook's claim, measured for {len(claims)} seeds
@@ -134,7 +162,7 @@ random-init encoder of the same seed. The claim: pre-training beats random init 
 {rule}
 {body}
 
-Rebuild (a few minutes on 2 CPU cores, plus the seeds' checks): `{rebuild_command(method)} --seed {meta['seed']}`.
+Rebuild (a few minutes on 2 CPU cores, plus the seeds' checks): `{rebuild_command(method)} --seed {meta["seed"]}`.
 The result depends on the seed and, in the last digits, on the CPU; the checksum file is updated with it.
 """
 
@@ -155,8 +183,9 @@ def load_pretrained(method: str, path: Path | None = None) -> tuple[GlyphNet, pr
             decoder.eval()
     except Exception as err:  # a whole file, but of another model
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise CheckpointError(f"The checkpoint {path} is not a {method} encoder ({reason}). "
-                              f"Rebuild it with `{rebuild_command(method)}`.") from None
+        raise CheckpointError(
+            f"The checkpoint {path} is not a {method} encoder ({reason}). Rebuild it with `{rebuild_command(method)}`."
+        ) from None
     encoder.meta = meta
     return encoder.eval(), decoder, meta
 
@@ -166,8 +195,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("method", choices=METHODS)
     parser.add_argument("--seed", type=int, default=0, help="seed of the shipped checkpoint")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the course's)")
-    parser.add_argument("--check-seeds", type=int, nargs="+", default=list(CHECK_SEEDS),
-                        help="seeds for which the claim is measured and written in the model card (at least one)")
+    parser.add_argument(
+        "--check-seeds",
+        type=int,
+        nargs="+",
+        default=list(CHECK_SEEDS),
+        help="seeds for which the claim is measured and written in the model card (at least one)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     out = checkpoint_path(args.method) if args.out is None else args.out

@@ -22,7 +22,7 @@ import re
 import reprlib
 import sys
 from contextlib import suppress
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -128,8 +128,10 @@ def _problem(attempt: object) -> str | None:
     try:
         datetime.fromisoformat(attempt["timestamp"])
     except ValueError:
-        return (f"field 'timestamp' is {_short(attempt['timestamp'])}, not an ISO-8601 date-time "
-                "like 2024-05-01T09:30:00+00:00")
+        return (
+            f"field 'timestamp' is {_short(attempt['timestamp'])}, not an ISO-8601 date-time "
+            "like 2024-05-01T09:30:00+00:00"
+        )
     return None
 
 
@@ -166,8 +168,10 @@ def _warn_once(path: Path, message: str) -> None:
 
 def _unsaved_message(path: Path, err: Exception) -> str:
     reason = err.strerror if isinstance(err, OSError) and err.strerror else f"{type(err).__name__}: {err}"
-    return (f"Could not save quiz progress to {shown(path)} ({shown(reason)}). Your answers are kept for this "
-            "session only; make the file writable or set COURSE_PROGRESS_FILE to a writable file to keep them.")
+    return (
+        f"Could not save quiz progress to {shown(path)} ({shown(reason)}). Your answers are kept for this "
+        "session only; make the file writable or set COURSE_PROGRESS_FILE to a writable file to keep them."
+    )
 
 
 def _read_or_reset(path: Path) -> list[dict]:
@@ -179,17 +183,22 @@ def _read_or_reset(path: Path) -> list[dict]:
         return read_attempts(path)
     except ProgressFileError as err:
         if is_read_only(path):
-            _warn_once(path, f"Your quiz progress file {shown(path)} could not be read ({shown(err)}) and is "
-                       "read-only, so it was left as it is. Your answers are kept for this session only; make it "
-                       "writable or set COURSE_PROGRESS_FILE to another file to keep them.")
+            _warn_once(
+                path,
+                f"Your quiz progress file {shown(path)} could not be read ({shown(err)}) and is "
+                "read-only, so it was left as it is. Your answers are kept for this session only; make it "
+                "writable or set COURSE_PROGRESS_FILE to another file to keep them.",
+            )
             raise PermissionError(errno.EACCES, "the file is read-only", str(path)) from None
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         backup, n = path.with_name(f"{path.name}.corrupt-{stamp}"), 1
         while backup.exists():
             backup, n = path.with_name(f"{path.name}.corrupt-{stamp}-{n}"), n + 1
         os.replace(path, backup)
-        print(f"Your quiz progress file {shown(path)} could not be read ({shown(err)}). It was moved to "
-              f"{shown(backup)} and a fresh one was started.")
+        print(
+            f"Your quiz progress file {shown(path)} could not be read ({shown(err)}). It was moved to "
+            f"{shown(backup)} and a fresh one was started."
+        )
         return []
 
 
@@ -202,14 +211,14 @@ def _attempt(notebook: object, question_id: object, correct: bool, response: obj
         "question_id": _text(question_id),
         "correct": bool(correct),
         "response": _jsonable(response),
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
     }
 
 
 def _check_savable(attempt: dict) -> None:
     """Raise ValueError if `attempt` could not be saved and read back."""
     if not _NOTEBOOK_ID.fullmatch(attempt["notebook"]):
-        raise ValueError(f"the notebook id {_short(attempt['notebook'])} is not two digits like \"01\"")
+        raise ValueError(f'the notebook id {_short(attempt["notebook"])} is not two digits like "01"')
     try:
         json_bytes(attempt)
     except Exception as err:  # e.g. an integer too long to write out
@@ -228,8 +237,10 @@ def record_attempt(
         attempt = _attempt(notebook, question_id, correct, response, learner)
         _check_savable(attempt)
     except Exception as err:  # this attempt is dropped, never the ones before or after it
-        print(f"Your attempt at question {_short(_text(question_id))} of notebook {_short(_text(notebook))} "
-              f"was not saved ({shown(err)}). Your other answers are not affected.")
+        print(
+            f"Your attempt at question {_short(_text(question_id))} of notebook {_short(_text(notebook))} "
+            f"was not saved ({shown(err)}). Your other answers are not affected."
+        )
         return
     pending = _UNSAVED.setdefault(path, [])
     pending.append(attempt)
@@ -266,8 +277,12 @@ def _summarize(notebook: str, question_ids: list[str], attempts: list[dict]) -> 
             n_attempts += 1
     n_correct = sum(latest.values())
     return {
-        "notebook": notebook, "questions": len(ids), "answered": len(latest), "correct": n_correct,
-        "attempts": n_attempts, "score": n_correct / len(ids) if ids else 0.0,
+        "notebook": notebook,
+        "questions": len(ids),
+        "answered": len(latest),
+        "correct": n_correct,
+        "attempts": n_attempts,
+        "score": n_correct / len(ids) if ids else 0.0,
     }
 
 
@@ -304,8 +319,10 @@ def _summaries(banks: dict[str, list[str]] | None, attempts: list[dict]) -> list
 def _print_table(rows: list[dict]) -> None:
     print(f"{'notebook':>8} {'questions':>9} {'answered':>8} {'correct':>7} {'attempts':>8} {'score':>6}")
     for r in rows:
-        print(f"{r['notebook']:>8} {r['questions']:>9} {r['answered']:>8} {r['correct']:>7} {r['attempts']:>8} "
-              f"{r['score']:>6.0%}")
+        print(
+            f"{r['notebook']:>8} {r['questions']:>9} {r['answered']:>8} {r['correct']:>7} {r['attempts']:>8} "
+            f"{r['score']:>6.0%}"
+        )
 
 
 def dashboard(banks: dict[str, list[str]] | None = None) -> Figure | None:
@@ -330,7 +347,6 @@ def dashboard(banks: dict[str, list[str]] | None = None) -> Figure | None:
     ax.set_title("Quiz progress: questions right on the latest attempt")
     fig.tight_layout()
     return fig
-
 
 
 def export_csv(path: Path | str, progress_file: Path | str | None = None, force: bool = False) -> int:

@@ -48,21 +48,29 @@ def check_output(path: Path | str, sources: list[Path], force: bool = False) -> 
     out = Path(path)
     refused = f"Refusing to export to {shown(out)}:"
     if out.suffix.lower() != ".csv":
-        raise ExportError(f"{refused} the file to write must end in .csv and come first, as in "
-                          "`export results.csv FILES...`; nothing was written.")
+        raise ExportError(
+            f"{refused} the file to write must end in .csv and come first, as in "
+            "`export results.csv FILES...`; nothing was written."
+        )
     if out.is_dir():
         raise ExportError(f"{refused} it is a folder; give a file name such as {shown(out / 'results.csv')}.")
     if not out.parent.is_dir():
-        raise ExportError(f"{refused} the folder {shown(out.parent.absolute())} does not exist; create it first "
-                          "or choose another place.")
+        raise ExportError(
+            f"{refused} the folder {shown(out.parent.absolute())} does not exist; create it first "
+            "or choose another place."
+        )
     key = _file_key(out)
     for source in sources:
         if _file_key(source) == key:
-            raise ExportError(f"{refused} it is the progress file {shown(source)} that is being read; choose a new "
-                              "name such as results.csv.")
+            raise ExportError(
+                f"{refused} it is the progress file {shown(source)} that is being read; choose a new "
+                "name such as results.csv."
+            )
     if _file_key(progress_path()) == key:
-        raise ExportError(f"{refused} it is your own quiz progress file (COURSE_PROGRESS_FILE); choose a new name "
-                          "such as results.csv.")
+        raise ExportError(
+            f"{refused} it is your own quiz progress file (COURSE_PROGRESS_FILE); choose a new name "
+            "such as results.csv."
+        )
     if (out.exists() or out.is_symlink()) and not force:
         raise ExportError(f"{refused} the file already exists; add --force to replace it, or choose a new name.")
     return out
@@ -98,8 +106,10 @@ def export_csv(path: Path | str, progress_file: Path | str | None = None, force:
         attempts = read_attempts(source) + unsaved_attempts(source)
     except (OSError, ProgressFileError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else err
-        raise ExportError(f"Could not read the progress file {shown(source)} ({shown(reason)}); nothing was written. "
-                          "Fix or replace that file, then export again.") from None
+        raise ExportError(
+            f"Could not read the progress file {shown(source)} ({shown(reason)}); nothing was written. "
+            "Fix or replace that file, then export again."
+        ) from None
     return write_csv(out, attempts)
 
 
@@ -122,8 +132,10 @@ def _read_all(files: list[Path]) -> tuple[list[dict], int, int]:
             n_read += 1
         except (OSError, ProgressFileError) as err:
             reason = err.strerror if isinstance(err, OSError) and err.strerror else err
-            print(f"Skipped {shown(path)}: {shown(reason)}. Fix or replace that file and export again, "
-                  "or leave it out.", file=sys.stderr)
+            print(
+                f"Skipped {shown(path)}: {shown(reason)}. Fix or replace that file and export again, or leave it out.",
+                file=sys.stderr,
+            )
     return attempts, n_read, len(seen)
 
 
@@ -151,8 +163,11 @@ def main(args: list[str]) -> int:
         print(err, file=sys.stderr)
         return 2
     except OSError as err:
-        print(f"Could not write {shown(out)} ({shown(err.strerror or err)}); nothing was written. "
-              "Choose another place or make it writable.", file=sys.stderr)
+        print(
+            f"Could not write {shown(out)} ({shown(err.strerror or err)}); nothing was written. "
+            "Choose another place or make it writable.",
+            file=sys.stderr,
+        )
         return 2
     print(f"Wrote {_count(n, 'attempt')} from {n_read} of {_count(n_files, 'file')} to {shown(out)}.")
     return 0 if n_read == n_files else 1

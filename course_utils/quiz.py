@@ -106,24 +106,37 @@ class QuizBank:
 
 def _unknown(m: dict, allowed: set[str], prefix: str) -> list[str]:
     """One line per field of `m` that the schema does not know (usually a typo)."""
-    return [f"{prefix}unknown field {key!r}{line_of(m, str(key))} (allowed: {', '.join(sorted(allowed))})"
-            for key in sorted(set(m) - allowed, key=str)]
+    return [
+        f"{prefix}unknown field {key!r}{line_of(m, str(key))} (allowed: {', '.join(sorted(allowed))})"
+        for key in sorted(set(m) - allowed, key=str)
+    ]
 
 
 def _check_numeric(q: dict, where: str) -> list[str]:
     problems = [f"{where}: a numeric question has no options{line_of(q, 'options')}"] if "options" in q else []
     problems += number_field(q, "answer", f"{where}: numeric 'answer'", f"{where}: missing field 'answer'{line_of(q)}")
-    problems += number_field(q, "tolerance", f"{where}: 'tolerance'",
-                             f"{where}: missing field 'tolerance' (how far off still counts){line_of(q)}")
+    problems += number_field(
+        q,
+        "tolerance",
+        f"{where}: 'tolerance'",
+        f"{where}: missing field 'tolerance' (how far off still counts){line_of(q)}",
+    )
     if not problems and q["tolerance"] < 0:
         problems.append(f"{where}: bad tolerance {q['tolerance']!r}: give a number >= 0{line_of(q, 'tolerance')}")
-    return problems + text_field(q, "explanation", f"{where}: 'explanation'",
-                                 f"{where}: missing field 'explanation' (how to get the answer){line_of(q)}")
+    return problems + text_field(
+        q,
+        "explanation",
+        f"{where}: 'explanation'",
+        f"{where}: missing field 'explanation' (how to get the answer){line_of(q)}",
+    )
 
 
 def _check_options(q: dict, where: str, kind: str) -> list[str]:
-    problems = [f"{where}: {key!r} is for numeric questions; mark options with 'correct' instead{line_of(q, key)}"
-                for key in ("answer", "tolerance") if key in q]
+    problems = [
+        f"{where}: {key!r} is for numeric questions; mark options with 'correct' instead{line_of(q, key)}"
+        for key in ("answer", "tolerance")
+        if key in q
+    ]
     if "options" not in q:
         return [*problems, f"{where}: missing field 'options' (a list of at least two){line_of(q)}"]
     options = q["options"]
@@ -133,8 +146,10 @@ def _check_options(q: dict, where: str, kind: str) -> list[str]:
         got = f"got {len(options)}){line_of(q, 'options')}"
         return [*problems, f"{where}: options must be a list of at least two ({got}"]
     if len(options) > MAX_OPTIONS:
-        problems.append(f"{where}: {len(options)} options, more than the {MAX_OPTIONS} the quiz can letter "
-                        f"(A-{LETTERS[-1]}): keep at most {MAX_OPTIONS}{line_of(q, 'options')}")
+        problems.append(
+            f"{where}: {len(options)} options, more than the {MAX_OPTIONS} the quiz can letter "
+            f"(A-{LETTERS[-1]}): keep at most {MAX_OPTIONS}{line_of(q, 'options')}"
+        )
     for i, o in enumerate(options, 1):
         label = f"{where}: option {i}"
         if not isinstance(o, dict):
@@ -152,11 +167,14 @@ def _check_options(q: dict, where: str, kind: str) -> list[str]:
         problems.append(f"{where}: two options have the same text{line_of(q, 'options')}")
     n_correct = sum(1 for o in options if isinstance(o, dict) and o.get("correct") is True)
     if kind == "single" and n_correct != 1:
-        problems.append(f"{where}: a single-choice question needs exactly one correct option (has {n_correct})"
-                        f"{line_of(q, 'options')}")
+        problems.append(
+            f"{where}: a single-choice question needs exactly one correct option (has {n_correct})"
+            f"{line_of(q, 'options')}"
+        )
     if kind == "multiple" and n_correct < 1:
-        problems.append(f"{where}: the answer is not among the options: no option is marked correct"
-                        f"{line_of(q, 'options')}")
+        problems.append(
+            f"{where}: the answer is not among the options: no option is marked correct{line_of(q, 'options')}"
+        )
     return problems
 
 
@@ -188,21 +206,27 @@ def _check_question(q: object, n: int, seen: set[str]) -> list[str]:
 def _check_notebook(data: dict, file_name: str | None) -> list[str]:
     """The notebook field: two digits as text, and the bank's file named after it."""
     if "notebook" not in data:
-        return ['missing field \'notebook\' (the notebook\'s number as text, e.g. notebook: "01")']
+        return ["missing field 'notebook' (the notebook's number as text, e.g. notebook: \"01\")"]
     nb = data["notebook"]
     if isinstance(nb, int) and not isinstance(nb, bool) and 0 <= nb < 100:
         source = getattr(data, "sources", {}).get("notebook", str(nb))
-        return [f'\'notebook\' must be text: quote it ("{nb:02d}"); YAML reads {source} as the number {nb}'
-                f"{line_of(data, 'notebook')}"]
+        return [
+            f"'notebook' must be text: quote it (\"{nb:02d}\"); YAML reads {source} as the number {nb}"
+            f"{line_of(data, 'notebook')}"
+        ]
     problem = text_problem(data, "notebook", "'notebook'")
     if problem:
         return [problem]
     if not _NOTEBOOK.fullmatch(nb):
-        return [f'\'notebook\' is {nb!r}: write the notebook\'s two-digit number in quotes, e.g. "01"'
-                f"{line_of(data, 'notebook')}"]
+        return [
+            f"'notebook' is {nb!r}: write the notebook's two-digit number in quotes, e.g. \"01\""
+            f"{line_of(data, 'notebook')}"
+        ]
     if file_name is not None and file_name != f"{nb}.yaml":
-        return [f"notebook {nb!r} does not match the file name {file_name!r}: name the file {nb}.yaml "
-                f"(the course finds a notebook's bank by its number){line_of(data, 'notebook')}"]
+        return [
+            f"notebook {nb!r} does not match the file name {file_name!r}: name the file {nb}.yaml "
+            f"(the course finds a notebook's bank by its number){line_of(data, 'notebook')}"
+        ]
     return []
 
 
@@ -238,7 +262,10 @@ def load_bank(path: Path | str) -> QuizBank:
         raise QuizBankError([f"{path}: {p}" for p in problems])
     questions = tuple(
         Question(
-            id=q["id"], section=q["section"], type=q["type"], prompt=q["prompt"],
+            id=q["id"],
+            section=q["section"],
+            type=q["type"],
+            prompt=q["prompt"],
             options=tuple(Option(o["text"], o["correct"], o["explanation"]) for o in q.get("options", [])),
             answer=float(q["answer"]) if "answer" in q else None,
             tolerance=float(q["tolerance"]) if "tolerance" in q else None,

@@ -54,20 +54,26 @@ def _answer_text(q: Question) -> str:
 
 def static_html(bank: QuizBank) -> str:
     """The quiz as plain HTML: questions and options, answers and explanations in collapsed sections."""
-    parts = [f'<div style="{_BOX}"><h3>Quiz · {html.escape(bank.title)}</h3>'
-             f"<p><em>{len(bank.questions)} questions. Run this notebook in JupyterLab to answer them "
-             "interactively and keep your score.</em></p>"]
+    parts = [
+        f'<div style="{_BOX}"><h3>Quiz · {html.escape(bank.title)}</h3>'
+        f"<p><em>{len(bank.questions)} questions. Run this notebook in JupyterLab to answer them "
+        "interactively and keep your score.</em></p>"
+    ]
     for n, q in enumerate(bank.questions, 1):
         kind = {"single": "one answer", "multiple": "one or more answers", "numeric": "a number"}[q.type]
         parts.append(f"<p><strong>{n}.</strong> <small>({kind})</small></p>{_md(q.prompt)}")
         if q.options:
             parts.append(_options_html(q))
-        why = "".join(
-            f"<li><strong>{LETTERS[i]}</strong> {'✓' if o.correct else '✗'} {_md_inline(o.explanation)}</li>"
-            for i, o in enumerate(q.options)
-        ) or f"<li>{_md(q.explanation)}</li>"
-        parts.append(f"<details><summary>Answer</summary><p><strong>{_answer_text(q)}</strong></p>"
-                     f"<ul>{why}</ul></details>")
+        why = (
+            "".join(
+                f"<li><strong>{LETTERS[i]}</strong> {'✓' if o.correct else '✗'} {_md_inline(o.explanation)}</li>"
+                for i, o in enumerate(q.options)
+            )
+            or f"<li>{_md(q.explanation)}</li>"
+        )
+        parts.append(
+            f"<details><summary>Answer</summary><p><strong>{_answer_text(q)}</strong></p><ul>{why}</ul></details>"
+        )
     parts.append("</div>")
     return "\n".join(parts)
 
@@ -92,12 +98,15 @@ class QuestionCard(widgets.VBox):
         self.attempts, self.correct = 0, False
         q = self.question
         kind = {"single": "pick one", "multiple": "pick all that apply", "numeric": "type a number"}[q.type]
-        prompt = widgets.HTML(f"<strong>{n + 1}.</strong> <small>({kind})</small> {_md(q.prompt)}"
-                              + (_options_html(q) if q.options else ""))
+        prompt = widgets.HTML(
+            f"<strong>{n + 1}.</strong> <small>({kind})</small> {_md(q.prompt)}"
+            + (_options_html(q) if q.options else "")
+        )
         letters = list(LETTERS[: len(q.options)])
         if q.type == "single":
-            self.input = widgets.ToggleButtons(options=letters, value=None, tooltips=[o.text for o in q.options],
-                                               style={"button_width": "3em"})
+            self.input = widgets.ToggleButtons(
+                options=letters, value=None, tooltips=[o.text for o in q.options], style={"button_width": "3em"}
+            )
         elif q.type == "multiple":
             self.input = widgets.HBox(
                 [widgets.Checkbox(description=letter, indent=False, layout={"width": "4em"}) for letter in letters]
@@ -107,9 +116,10 @@ class QuestionCard(widgets.VBox):
         button = widgets.Button(description="Check", button_style="primary", tooltip="Check your answer")
         button.on_click(lambda _: self.check())
         self.feedback = widgets.HTML()
-        super().__init__([prompt, self.input, button, self.feedback],
-                         layout={"border": "1px solid var(--jp-border-color2, #ccc)", "padding": "4px 10px",
-                                 "margin": "6px 0"})
+        super().__init__(
+            [prompt, self.input, button, self.feedback],
+            layout={"border": "1px solid var(--jp-border-color2, #ccc)", "padding": "4px 10px", "margin": "6px 0"},
+        )
 
     def response(self) -> int | list[int] | str | None:
         """What the learner has selected or typed."""
@@ -147,8 +157,11 @@ class QuestionCard(widgets.VBox):
 
     def _feedback_html(self, response) -> str:
         q = self.question
-        head = (f'<span style="color:{_OK}"><strong>✓ Right.</strong></span>' if self.correct
-                else f'<span style="color:{_NO}"><strong>✗ Not quite — try again.</strong></span>')
+        head = (
+            f'<span style="color:{_OK}"><strong>✓ Right.</strong></span>'
+            if self.correct
+            else f'<span style="color:{_NO}"><strong>✗ Not quite — try again.</strong></span>'
+        )
         if q.type == "numeric":
             body = _md(q.explanation) if self.correct else "<p>Check your working and try again.</p>"
             return head + body

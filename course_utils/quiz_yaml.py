@@ -52,13 +52,22 @@ class BankLoader(yaml.SafeLoader):
     def compose_node(self, parent, index):
         """PyYAML's composer, refusing aliases and nesting deeper than `MAX_DEPTH`."""
         if self.check_event(yaml.AliasEvent):
-            raise _Refused(None, None, "aliases (*name) are not allowed in a quiz bank: write the text out in full",
-                           self.peek_event().start_mark)
+            raise _Refused(
+                None,
+                None,
+                "aliases (*name) are not allowed in a quiz bank: write the text out in full",
+                self.peek_event().start_mark,
+            )
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                raise _Refused(None, None, f"nested more than {MAX_DEPTH} levels deep: a bank nests 5 deep "
-                               "(bank > questions > question > options > option)", self.peek_event().start_mark)
+                raise _Refused(
+                    None,
+                    None,
+                    f"nested more than {MAX_DEPTH} levels deep: a bank nests 5 deep "
+                    "(bank > questions > question > options > option)",
+                    self.peek_event().start_mark,
+                )
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -73,11 +82,21 @@ class BankLoader(yaml.SafeLoader):
             key = self.construct_object(key_node)
             if not isinstance(key, str):
                 name = f"{key_node.value!r} " if isinstance(key_node, yaml.ScalarNode) else ""
-                raise _Refused(None, None, f"the field name {name}is read by YAML as {kind_of(key)}: "
-                               "field names are text, such as prompt or options", key_node.start_mark)
+                raise _Refused(
+                    None,
+                    None,
+                    f"the field name {name}is read by YAML as {kind_of(key)}: "
+                    "field names are text, such as prompt or options",
+                    key_node.start_mark,
+                )
             if key in mapping:
-                raise _Refused(None, None, f"field {key!r} appears twice (first at line {mapping.lines[key]}): "
-                               "the second would silently replace the first; keep one", key_node.start_mark)
+                raise _Refused(
+                    None,
+                    None,
+                    f"field {key!r} appears twice (first at line {mapping.lines[key]}): "
+                    "the second would silently replace the first; keep one",
+                    key_node.start_mark,
+                )
             mapping[key] = self.construct_object(value_node, deep=True)
             mapping.lines[key] = key_node.start_mark.line + 1
             if isinstance(value_node, yaml.ScalarNode) and not value_node.style and not isinstance(mapping[key], str):
@@ -108,7 +127,7 @@ def kind_of(value: object) -> str:
 
 
 def line_of(mapping: object, key: str | None = None) -> str:
-    """" (line N)" for a field of a mapping read from a file (or the mapping itself, without `key`); "" otherwise."""
+    """ " (line N)" for a field of a mapping read from a file (or the mapping itself, without `key`); "" otherwise."""
     line = getattr(mapping, "line", 0) if key is None else getattr(mapping, "lines", {}).get(key)
     return f" (line {line})" if line else ""
 
@@ -178,13 +197,21 @@ def read_bank_file(path: Path) -> object:
     except OSError as err:
         raise QuizBankError([f"{path}: unreadable file ({err.strerror or err})"]) from None
     if len(raw) > MAX_BANK_BYTES:
-        raise QuizBankError([f"{path}: file is larger than {MAX_BANK_BYTES:,} bytes, far more than a quiz bank "
-                             "needs (the course's banks are under 50 KB): split it or trim it"])
+        raise QuizBankError(
+            [
+                f"{path}: file is larger than {MAX_BANK_BYTES:,} bytes, far more than a quiz bank "
+                "needs (the course's banks are under 50 KB): split it or trim it"
+            ]
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise QuizBankError([f"{path}: not a UTF-8 text file (byte 0x{raw[err.start]:02x} at offset {err.start}): "
-                             "save the bank as UTF-8 text"]) from None
+        raise QuizBankError(
+            [
+                f"{path}: not a UTF-8 text file (byte 0x{raw[err.start]:02x} at offset {err.start}): "
+                "save the bank as UTF-8 text"
+            ]
+        ) from None
     if "\x00" in text:
         raise QuizBankError([f"{path}: not a text file (it contains NUL bytes): save the bank as UTF-8 text"])
     loader = BankLoader(text)

@@ -29,8 +29,16 @@ from course_utils.paths import REPO_DIR
 from course_utils.quiz import bank_path, load_bank
 
 CHROMIUM = os.environ.get("COURSE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = REPO_DIR / "build" / "test-artifacts"
 NOTEBOOK = REPO_DIR / "notebooks" / "01_what_is_transfer_learning.ipynb"
 
@@ -38,7 +46,6 @@ try:
     from playwright.sync_api import sync_playwright
 except ImportError:  # pragma: no cover - requirements.txt installs it
     sync_playwright = None
-
 
 
 def _missing() -> str | None:
@@ -65,8 +72,9 @@ def _free_port() -> int:
 def _test_notebook(path: Path) -> None:
     """Notebook 01's cells before its first numbered section (set-up), then its quiz cell."""
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    first_section = next(i for i, c in enumerate(nb.cells)
-                         if c.cell_type == "markdown" and c.source.startswith("## 1."))
+    first_section = next(
+        i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## 1.")
+    )
     quiz = [c for c in nb.cells if c.cell_type == "code" and "show_quiz(" in c.source]
     assert quiz, "notebook 01 has no quiz cell"
     cells = [c for c in nb.cells[:first_section] if c.cell_type == "code"] + quiz
@@ -98,22 +106,42 @@ def jupyterlab(tmp_path):
     _test_notebook(root / "browser_check.ipynb")
     port, token = _free_port(), secrets.token_hex(16)
     progress = tmp_path / "progress.json"
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
-           "JUPYTER_DATA_DIR": str(tmp_path / "data"), "COURSE_PROGRESS_FILE": str(progress),
-           "COURSE_LEARNER": "browser-test", "HF_HUB_OFFLINE": "1", "JUPYTER_PLATFORM_DIRS": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
+        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+        "COURSE_PROGRESS_FILE": str(progress),
+        "COURSE_LEARNER": "browser-test",
+        "HF_HUB_OFFLINE": "1",
+        "JUPYTER_PLATFORM_DIRS": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     log = tmp_path / "jupyterlab.log"
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",
-           "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.port_retries=0",
+        "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=root, start_new_session=True)
     try:
         _wait_for_server(f"http://127.0.0.1:{port}/api/status?token={token}", proc, log)
-        yield {"url": f"http://127.0.0.1:{port}/lab/tree/browser_check.ipynb?token={token}", "progress": progress,
-               "log": log}
+        yield {
+            "url": f"http://127.0.0.1:{port}/lab/tree/browser_check.ipynb?token={token}",
+            "progress": progress,
+            "log": log,
+        }
     finally:  # stop the server, and the kernels it started, by the process group of its PID
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -155,13 +183,15 @@ def test_run_all_then_answer_the_quiz_wrong_then_right(jupyterlab):
 
             toggles.locator("button").nth(wrong).click()
             check.click()
-            page.wait_for_function("el => el.innerText.includes('Not quite')", arg=feedback.element_handle(),
-                                   timeout=30_000)
+            page.wait_for_function(
+                "el => el.innerText.includes('Not quite')", arg=feedback.element_handle(), timeout=30_000
+            )
             wrong_text = feedback.inner_text()
             toggles.locator("button").nth(right).click()
             check.click()
-            page.wait_for_function("el => el.innerText.includes('Right')", arg=feedback.element_handle(),
-                                   timeout=30_000)
+            page.wait_for_function(
+                "el => el.innerText.includes('Right')", arg=feedback.element_handle(), timeout=30_000
+            )
             right_text = feedback.inner_text()
         except Exception:
             ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -234,8 +234,10 @@ def test_the_checker_decorator_turns_any_error_into_one_line(capsys):
 
     assert check_third.__doc__ == "Exercise: `fn()` returns three numbers."
     line = one_failing_line(check_third(lambda: [1]), capsys)
-    assert line == "❌ Not quite. Your answer could not be checked (IndexError: list index out of range). " \
-                   "Return a list of three numbers."
+    assert (
+        line == "❌ Not quite. Your answer could not be checked (IndexError: list index out of range). "
+        "Return a list of three numbers."
+    )
     line = one_failing_line(check_third(lambda: {}["key"]), capsys)
     assert line == "❌ Your function raised KeyError: 'key'"
     assert check_third(lambda: [1, 2, 3])
@@ -261,7 +263,8 @@ def stubborn(*args):
     """Swallows every Exception, so only something outside `Exception` can stop it."""
     while True:
         try:
-            while True: pass  # noqa: E701 - one line: no new "line" event for a tracer to see
+            while True:
+                pass  # noqa: E701 - one line: no new "line" event for a tracer to see
         except Exception:
             pass
 
@@ -345,8 +348,9 @@ def test_a_returned_model_that_never_ends_is_stopped_too(capsys, short_limit):
         def forward(self, x):
             forever()
 
-    assert_stopped(ex.check_transfer, lambda pretrained, k: Endless(models.new_head(copy.deepcopy(pretrained), k)),
-                   capsys)
+    assert_stopped(
+        ex.check_transfer, lambda pretrained, k: Endless(models.new_head(copy.deepcopy(pretrained), k)), capsys
+    )
 
 
 def test_a_fast_answer_is_not_slowed_by_the_limit(capsys):
@@ -383,15 +387,20 @@ def test_a_jupyter_kernel_stops_the_loop_and_runs_the_next_cell():
     start = time.monotonic()
     nbclient.NotebookClient(nb, kernel_name="python3", timeout=60).execute()
     printed = ["".join(o.get("text", "") for o in cell.outputs) for cell in nb.cells]
-    assert printed == ["❌ Your function ran for over 1 s and was stopped: look for a loop that never ends.\n",
-                       f"next cell {hasattr(signal, 'setitimer')}\n"]  # the kernel runs cells where a timer works
+    assert printed == [
+        "❌ Your function ran for over 1 s and was stopped: look for a loop that never ends.\n",
+        f"next cell {hasattr(signal, 'setitimer')}\n",
+    ]  # the kernel runs cells where a timer works
     assert time.monotonic() - start < 20
 
 
 # --- every checker, the same guarantees ------------------------------------------------------------
 
-FUNCTION_CHECKERS = [getattr(ex, name) for name in ex.__all__
-                     if name.startswith("check_") and name not in ("check_transfer_types", "check_strategy_choices")]
+FUNCTION_CHECKERS = [
+    getattr(ex, name)
+    for name in ex.__all__
+    if name.startswith("check_") and name not in ("check_transfer_types", "check_strategy_choices")
+]
 
 
 def one_line(ok: Verdict, capsys) -> str:

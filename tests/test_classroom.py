@@ -10,13 +10,13 @@ import pytest
 
 from course_utils import classroom
 
-SOLVED = '''def f(x):
+SOLVED = """def f(x):
     ### BEGIN SOLUTION
     return 2 * x
     ### END SOLUTION
 
 check(f)
-'''
+"""
 
 
 def test_strip_solutions_keeps_indentation_and_the_rest():
@@ -32,11 +32,14 @@ def test_unbalanced_markers_are_an_error():
         classroom.strip_solutions("### BEGIN SOLUTION\nx = 1\n")
 
 
-@pytest.mark.parametrize("source, line", [
-    ("### END SOLUTION\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION", 1),
-    ("### BEGIN SOLUTION\n  ### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n### END SOLUTION", 2),
-    ("print('done')  ### END SOLUTION", 1),
-])
+@pytest.mark.parametrize(
+    "source, line",
+    [
+        ("### END SOLUTION\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION", 1),
+        ("### BEGIN SOLUTION\n  ### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n### END SOLUTION", 2),
+        ("print('done')  ### END SOLUTION", 1),
+    ],
+)
 def test_markers_out_of_order_are_a_classroom_error_naming_the_line(source, line):
     with pytest.raises(classroom.ClassroomError, match=f"line {line}:"):
         classroom.strip_solutions(source)
@@ -49,10 +52,12 @@ def test_markdown_regions_become_an_answer_prompt():
 
 
 def test_student_notebook_strips_markdown_and_names_the_cell_of_a_problem():
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_markdown_cell("Q?\n### BEGIN SOLUTION\nA.\n### END SOLUTION"),
-        nbformat.v4.new_code_cell(SOLVED),
-    ])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("Q?\n### BEGIN SOLUTION\nA.\n### END SOLUTION"),
+            nbformat.v4.new_code_cell(SOLVED),
+        ]
+    )
     student = classroom.student_notebook(nb)
     assert student.cells[0].source == "Q?\n*Your answer here.*\n"
     assert "raise NotImplementedError" in student.cells[1].source
@@ -62,11 +67,16 @@ def test_student_notebook_strips_markdown_and_names_the_cell_of_a_problem():
 
 
 def test_solution_cells_become_a_note_and_outputs_are_cleared():
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", text="1\n")],
-                                  execution_count=3),
-        nbformat.v4.new_code_cell("### BEGIN SOLUTION\nanswer = 42\n### END SOLUTION", metadata={"tags": ["solution"]}),
-    ])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "print(1)", outputs=[nbformat.v4.new_output("stream", text="1\n")], execution_count=3
+            ),
+            nbformat.v4.new_code_cell(
+                "### BEGIN SOLUTION\nanswer = 42\n### END SOLUTION", metadata={"tags": ["solution"]}
+            ),
+        ]
+    )
     student = classroom.student_notebook(nb)
     assert student.cells[0].outputs == [] and student.cells[0].execution_count is None
     assert student.cells[1].cell_type == "markdown" and "teacher's copy" in student.cells[1].source
@@ -94,8 +104,15 @@ def exercise_part(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     The experiments before the exercises already run under nbval; running them again here would double
     the suite's time for nothing. The exercises only need the set-up.
     """
-    start = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
-                  and any(line.startswith("## ") and "Exercises" in line for line in c.source.splitlines())), None)
+    start = next(
+        (
+            i
+            for i, c in enumerate(nb.cells)
+            if c.cell_type == "markdown"
+            and any(line.startswith("## ") and "Exercises" in line for line in c.source.splitlines())
+        ),
+        None,
+    )
     assert start is not None, "every notebook has an '## N. Exercises' section"
     setup = [c for c in nb.cells[:start] if c.cell_type == "code"][:2]
     part = copy.deepcopy(nb)
@@ -106,8 +123,9 @@ def exercise_part(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 def test_student_copies_run_and_report_not_done(student_copies):
     for path in student_copies:
         nb = exercise_part(nbformat.read(path, as_version=4))
-        client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=900,
-                                         resources={"metadata": {"path": str(path.parent)}})
+        client = nbclient.NotebookClient(
+            nb, kernel_name="python3", timeout=900, resources={"metadata": {"path": str(path.parent)}}
+        )
         client.execute()  # raises CellExecutionError if any cell fails
         printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
         assert "Not done yet" in printed, f"{path.name}: the checkers should say the exercises are not done"

@@ -17,8 +17,10 @@ def test_param_groups_accepts_the_package_answer_and_a_hand_written_one(capsys):
 
     def by_hand(net, head_lr, factor):
         names = ["block1", "block2", "block3", "block4", "head"]
-        return [{"params": list(getattr(net, n).parameters()), "lr": head_lr / factor ** (4 - i)}
-                for i, n in enumerate(names)]  # frozen parameters included: harmless
+        return [
+            {"params": list(getattr(net, n).parameters()), "lr": head_lr / factor ** (4 - i)}
+            for i, n in enumerate(names)
+        ]  # frozen parameters included: harmless
 
     assert ex.check_param_groups(by_hand)
     assert "Correct" in capsys.readouterr().out
@@ -61,11 +63,13 @@ def test_cosine_schedule_accepts_the_right_function(capsys):
 def test_cosine_schedule_rejects_wrong_ones_with_a_pointed_hint(capsys):
     assert not ex.check_cosine_schedule(lambda s, n, lr, w: cosine(s, n, lr, 0))  # no warm-up
     assert "warm-up the rate climbs" in capsys.readouterr().out
-    assert not ex.check_cosine_schedule(lambda s, n, lr, w: lr * 0.5 * (1 + math.cos(math.pi * s / n)) if s >= w
-                                        else cosine(s, n, lr, w))  # cosine not restarted after warm-up
+    assert not ex.check_cosine_schedule(
+        lambda s, n, lr, w: lr * 0.5 * (1 + math.cos(math.pi * s / n)) if s >= w else cosine(s, n, lr, w)
+    )  # cosine not restarted after warm-up
     assert "base_lr itself" in capsys.readouterr().out
-    assert not ex.check_cosine_schedule(lambda s, n, lr, w: lr * math.cos(math.pi * s / n) if s >= w
-                                        else cosine(s, n, lr, w))  # a full cosine period, not half
+    assert not ex.check_cosine_schedule(
+        lambda s, n, lr, w: lr * math.cos(math.pi * s / n) if s >= w else cosine(s, n, lr, w)
+    )  # a full cosine period, not half
     assert "t = (step - warmup)" in capsys.readouterr().out
     assert not ex.check_cosine_schedule(lambda s, n, lr, w: "fast")
     assert "one number" in capsys.readouterr().out

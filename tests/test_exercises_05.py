@@ -100,8 +100,9 @@ def test_episode_sampler_rejects_wrong_answers(capsys):
     assert "same images" in capsys.readouterr().out
     assert not ex.check_episode_sampler(lambda labels, way, shot, queries, g: right_sampler(labels, way, shot, 1, g))
     assert "query indices" in capsys.readouterr().out
-    assert not ex.check_episode_sampler(lambda labels, way, shot, queries, g: right_sampler(labels, way, shot,
-                                                                                           queries, g)[0])
+    assert not ex.check_episode_sampler(
+        lambda labels, way, shot, queries, g: right_sampler(labels, way, shot, queries, g)[0]
+    )
     assert "pair" in capsys.readouterr().out
 
 

@@ -106,8 +106,9 @@ def test_episodic_training_lowers_the_loss(novel):
 
     for method in ("prototypical", "matching"):
         net = GlyphNet(10, widths=(4, 8, 8, 8), seed=0)
-        losses = fewshot.train_episodic(net, novel, steps=30, method=method, way=5, shot=2, queries=3, lr=3e-3,
-                                        progress=False)
+        losses = fewshot.train_episodic(
+            net, novel, steps=30, method=method, way=5, shot=2, queries=3, lr=3e-3, progress=False
+        )
         assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5, method
     with pytest.raises(ValueError, match="Unknown method"):
         fewshot.train_episodic(net, novel, steps=1, method="maml")

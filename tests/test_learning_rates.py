@@ -38,8 +38,14 @@ def test_bad_schedule_arguments_say_what_to_do(bad):
     with pytest.raises(ValueError, match="choose one of|warmup must be"):
         schedule_factor(**args)
     with pytest.raises(ValueError):
-        training.fit(GlyphNet(2, widths=(4, 4, 4, 4)), (torch.zeros(4, 1, 28, 28), torch.zeros(4, dtype=torch.long)),
-                     steps=100, lr=1e-3, progress=False, **{k: v for k, v in bad.items()})
+        training.fit(
+            GlyphNet(2, widths=(4, 4, 4, 4)),
+            (torch.zeros(4, 1, 28, 28), torch.zeros(4, dtype=torch.long)),
+            steps=100,
+            lr=1e-3,
+            progress=False,
+            **{k: v for k, v in bad.items()},
+        )
 
 
 def test_fit_follows_the_schedule_for_every_group(two_blobs):

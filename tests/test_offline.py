@@ -31,10 +31,15 @@ def _can_cut_network() -> bool:
 
 @pytest.mark.skipif(not _can_cut_network(), reason="needs Linux `unshare -n` (root or user namespaces)")
 def test_course_data_and_models_load_without_network(tmp_path):
-    env = {"COURSE_CACHE_DIR": str(tmp_path / "cache"), "TORCH_HOME": str(tmp_path / "torch"),
-           "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    result = subprocess.run(["unshare", "-n", sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                            env=env, timeout=300)
+    env = {
+        "COURSE_CACHE_DIR": str(tmp_path / "cache"),
+        "TORCH_HOME": str(tmp_path / "torch"),
+        "HOME": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        ["unshare", "-n", sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "offline ok" in result.stdout
     assert "Could not get the ImageNet weights" in result.stdout  # a clear message, then random weights
@@ -100,8 +105,7 @@ def test_no_default_path_of_the_course_reaches_the_network(tmp_path):
     progress) under an audit hook: not one connection or name lookup beyond this machine."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
     env.update({"COURSE_PROGRESS_FILE": str(tmp_path / "progress.json"), "COURSE_CACHE_DIR": str(tmp_path / "cache")})
-    result = subprocess.run([sys.executable, "-c", AUDIT_SCRIPT], capture_output=True, text=True, env=env,
-                            timeout=300)
+    result = subprocess.run([sys.executable, "-c", AUDIT_SCRIPT], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "no connection" in result.stdout
 

@@ -103,8 +103,14 @@ def test_write_is_atomic(pfile: Path, monkeypatch: pytest.MonkeyPatch, capsys: p
 
 @pytest.mark.parametrize(
     "content",
-    [b"{not json", b"\xff\xfe", b"[1, 2]", b'{"version": 1, "attempts": {"a": 1}}', b'{"version": 99, "attempts": []}',
-     b'{"version": 1, "attempts": [{"notebook": "01"}]}'],
+    [
+        b"{not json",
+        b"\xff\xfe",
+        b"[1, 2]",
+        b'{"version": 1, "attempts": {"a": 1}}',
+        b'{"version": 99, "attempts": []}',
+        b'{"version": 1, "attempts": [{"notebook": "01"}]}',
+    ],
     ids=["invalid-json", "not-utf8", "list", "attempts-not-list", "unknown-version", "attempt-missing-fields"],
 )
 def test_corrupt_file_is_backed_up_and_reset(pfile: Path, capsys: pytest.CaptureFixture, content: bytes) -> None:
@@ -186,8 +192,9 @@ def test_export_csv_round_trip(pfile: Path, tmp_path: Path) -> None:
     assert rows[0][5] == progress.load_progress()["attempts"][0]["timestamp"]
 
 
-def test_cli_export_merges_learners(pfile: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                    capsys: pytest.CaptureFixture) -> None:
+def test_cli_export_merges_learners(
+    pfile: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     files = {"ada": tmp_path / "ada.json", "bob": tmp_path / "bob.json"}
     for learner, path in files.items():
         monkeypatch.setenv("COURSE_PROGRESS_FILE", str(path))

@@ -23,8 +23,15 @@ STAMP = "2024-05-01T09:30:00.000+00:00"
 
 def attempt(**fields: object) -> dict:
     """A valid stored attempt, with `fields` replaced."""
-    return {"learner": "ada", "notebook": "01", "question_id": "q1", "correct": True, "response": 1,
-            "timestamp": STAMP, **fields}
+    return {
+        "learner": "ada",
+        "notebook": "01",
+        "question_id": "q1",
+        "correct": True,
+        "response": 1,
+        "timestamp": STAMP,
+        **fields,
+    }
 
 
 def progress_file(path: Path, *attempts: dict) -> Path:
@@ -202,8 +209,9 @@ def test_read_only_output_is_not_replaced_even_with_force(
     assert out.read_text() == "handed in\n"
 
 
-@pytest.mark.parametrize("args", [[], ["export"], ["export", "--force"], ["export", "out.csv", "--overwrite"],
-                                  ["show", "extra"], ["import"]])
+@pytest.mark.parametrize(
+    "args", [[], ["export"], ["export", "--force"], ["export", "out.csv", "--overwrite"], ["show", "extra"], ["import"]]
+)
 def test_usage_errors_exit_2(args: list[str], capsys: pytest.CaptureFixture) -> None:
     assert progress.main(args) == 2
     one_line_error(capsys, "usage:", "export OUT.csv")
@@ -242,8 +250,18 @@ def test_the_same_file_given_twice_is_read_once(
         ({"learner": "eve"}, ["attempt #2", "'notebook'", "missing"]),
         ("just text", ["attempt #2", "not an object"]),
     ],
-    ids=["one-digit-notebook", "notebook-newline", "notebook-other-digits", "notebook-formula", "timestamp-word",
-         "timestamp-formula", "timestamp-month-13", "correct-text", "missing-fields", "not-an-object"],
+    ids=[
+        "one-digit-notebook",
+        "notebook-newline",
+        "notebook-other-digits",
+        "notebook-formula",
+        "timestamp-word",
+        "timestamp-formula",
+        "timestamp-month-13",
+        "correct-text",
+        "missing-fields",
+        "not-an-object",
+    ],
 )
 def test_input_with_a_bad_attempt_is_skipped_by_file_attempt_and_field(
     learners: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture, bad: object, words: list[str]
@@ -310,8 +328,10 @@ def test_a_file_name_with_a_newline_is_reported_on_one_line(tmp_path: Path, caps
 
 def test_invalid_unicode_in_an_input_is_exported_as_visible_escapes(tmp_path: Path) -> None:
     eve = tmp_path / "eve.json"  # JSON may spell a lone surrogate as an escape: the decoded text can't be UTF-8
-    eve.write_text('{"version": 1, "attempts": [{"learner": "eve\\udcff", "notebook": "01", "question_id": "q",'
-                   f' "correct": false, "response": "x\\ud800", "timestamp": "{STAMP}"}}]}}')
+    eve.write_text(
+        '{"version": 1, "attempts": [{"learner": "eve\\udcff", "notebook": "01", "question_id": "q",'
+        f' "correct": false, "response": "x\\ud800", "timestamp": "{STAMP}"}}]}}'
+    )
     before = eve.read_bytes()
     out = tmp_path / "results.csv"
     assert export(str(out), str(eve)) == 0
@@ -324,16 +344,18 @@ def test_invalid_unicode_in_an_input_is_exported_as_visible_escapes(tmp_path: Pa
 
 
 def test_every_cell_that_could_start_a_formula_is_neutralised(tmp_path: Path) -> None:
-    attacks = [attempt(learner="=HYPERLINK(\"http://x\",\"ok\")", question_id="@SUM(A1:A9)", response=-1),
-               attempt(learner="+cmd|' /C calc'!A0", question_id="-2+3", response={"=": 1}),
-               attempt(learner="\tada", question_id="\rq", response="=1+1"),
-               attempt(learner="ada", question_id="q=1", response=[-1])]
+    attacks = [
+        attempt(learner='=HYPERLINK("http://x","ok")', question_id="@SUM(A1:A9)", response=-1),
+        attempt(learner="+cmd|' /C calc'!A0", question_id="-2+3", response={"=": 1}),
+        attempt(learner="\tada", question_id="\rq", response="=1+1"),
+        attempt(learner="ada", question_id="q=1", response=[-1]),
+    ]
     eve = progress_file(tmp_path / "eve.json", *attacks)
     out = tmp_path / "results.csv"
     assert export(str(out), str(eve)) == 0
     with open(out, newline="", encoding="utf-8") as f:
         cells = list(csv.reader(f))[1:]
-    assert [c[0] for c in cells] == ["'=HYPERLINK(\"http://x\",\"ok\")", "'+cmd|' /C calc'!A0", "'\tada", "ada"]
+    assert [c[0] for c in cells] == ['\'=HYPERLINK("http://x","ok")', "'+cmd|' /C calc'!A0", "'\tada", "ada"]
     assert [c[2] for c in cells] == ["'@SUM(A1:A9)", "'-2+3", "'\rq", "q=1"]
     assert [c[4] for c in cells] == ["'-1", '{"=": 1}', '"=1+1"', "[-1]"]
     for row in cells:
@@ -414,9 +436,7 @@ def test_invalid_unicode_in_an_answer_is_saved_as_visible_escapes(
     assert progress._UNSAVED[fresh_state] == []
 
 
-def test_a_learner_name_from_invalid_os_bytes_is_saved(
-    fresh_state: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_learner_name_from_invalid_os_bytes_is_saved(fresh_state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COURSE_LEARNER", os.fsdecode(b"ren\xe9e"))  # Latin-1 bytes in a UTF-8 environment
     progress.record_attempt("03", "q", True)
     (saved,) = json.loads(fresh_state.read_text(encoding="utf-8"))["attempts"]
@@ -523,9 +543,7 @@ def test_read_only_own_file_is_read_but_not_replaced(fresh_state: Path, capsys: 
     assert sorted(p.name for p in fresh_state.parent.iterdir()) == ["progress.json", "progress.json.lock"]
 
 
-def test_corrupt_read_only_own_file_is_reported_but_not_moved(
-    fresh_state: Path, capsys: pytest.CaptureFixture
-) -> None:
+def test_corrupt_read_only_own_file_is_reported_but_not_moved(fresh_state: Path, capsys: pytest.CaptureFixture) -> None:
     fresh_state.parent.mkdir()
     fresh_state.write_bytes(b"{half a file")
     fresh_state.chmod(0o444)
@@ -568,7 +586,8 @@ def test_command_line_refusals_reach_the_terminal_without_a_traceback(
     if os.name != "posix":
         return
     odd = os.fsencode(tmp_path) + b"/r\xe9sultats.json"  # an undecodable file name, as a shell may pass it
-    skipped = subprocess.run([*command, str(tmp_path / "out.csv"), odd, str(bob)], capture_output=True, env=env,
-                             cwd=root, timeout=60)
+    skipped = subprocess.run(
+        [*command, str(tmp_path / "out.csv"), odd, str(bob)], capture_output=True, env=env, cwd=root, timeout=60
+    )
     assert skipped.returncode == 1 and b"Traceback" not in skipped.stderr
     assert b"no such file" in skipped.stderr and b"2 attempts from 1 of 2 files" in skipped.stdout

@@ -165,10 +165,18 @@ def test_cli_exits_non_zero_on_a_bad_bank(tmp_path, capsys):
 @pytest.mark.parametrize(
     "qid, response, right",
     [
-        ("pick-one", 0, True), ("pick-one", 1, False), ("pick-one", None, False),
-        ("pick-some", [0, 1], True), ("pick-some", [1, 0], True), ("pick-some", [0], False),
-        ("pick-some", [0, 1, 2], False), ("a-number", 36.4, True), ("a-number", "35,6", True),
-        ("a-number", 37, False), ("a-number", "many", False), ("a-number", float("nan"), False),
+        ("pick-one", 0, True),
+        ("pick-one", 1, False),
+        ("pick-one", None, False),
+        ("pick-some", [0, 1], True),
+        ("pick-some", [1, 0], True),
+        ("pick-some", [0], False),
+        ("pick-some", [0, 1, 2], False),
+        ("a-number", 36.4, True),
+        ("a-number", "35,6", True),
+        ("a-number", 37, False),
+        ("a-number", "many", False),
+        ("a-number", float("nan"), False),
     ],
 )
 def test_grading(tmp_path, qid, response, right):

@@ -92,12 +92,16 @@ def test_the_base_bank_is_good(tmp_path):
 
 
 def _options(n: int) -> str:
-    return "".join(f"      - text: Option {i}\n        correct: {str(i == 0).lower()}\n        explanation: E{i}.\n"
-                   for i in range(n))
+    return "".join(
+        f"      - text: Option {i}\n        correct: {str(i == 0).lower()}\n        explanation: E{i}.\n"
+        for i in range(n)
+    )
 
 
-OPTIONS = "      - text: Right\n        correct: true\n        explanation: Because.\n" \
-          "      - text: Wrong\n        correct: false\n        explanation: Because not.\n"
+OPTIONS = (
+    "      - text: Right\n        correct: true\n        explanation: Because.\n"
+    "      - text: Wrong\n        correct: false\n        explanation: Because not.\n"
+)
 
 # name: (bank text, what the one line must contain)
 BAD_BANKS = {
@@ -108,22 +112,31 @@ BAD_BANKS = {
     "notebook unquoted": (edited('notebook: "01"', "notebook: 01"), ["'notebook' must be text: quote it (\"01\")"]),
     "notebook one digit": (edited('notebook: "01"', 'notebook: "1"'), ["'notebook' is '1'", "two-digit", '"01"']),
     "notebook not the file name": (
-        edited('notebook: "01"', 'notebook: "02"'), ["notebook '02' does not match the file name '01.yaml'", "02.yaml"]
+        edited('notebook: "01"', 'notebook: "02"'),
+        ["notebook '02' does not match the file name '01.yaml'", "02.yaml"],
     ),
     "two questions lists": (GOOD + "questions: []\n", ["line 22", "'questions' appears twice", "first at line 3"]),
     "a question with two prompts": (
         edited("    prompt: How many?\n", "    prompt: How many?\n    prompt: How few?\n"),
         ["line 19", "'prompt' appears twice", "first at line 18"],
     ),
-    "prompt read as a number": (edited("prompt: Which one?", "prompt: 0.35"),
-                                ["question 'pick-one': 'prompt' must be text: quote it (\"0.35\")", "line 7"]),
-    "section read as true": (edited("section: Definition", "section: yes"),
-                             ["question 'pick-one': 'section' must be text: quote it (\"yes\")"]),
+    "prompt read as a number": (
+        edited("prompt: Which one?", "prompt: 0.35"),
+        ["question 'pick-one': 'prompt' must be text: quote it (\"0.35\")", "line 7"],
+    ),
+    "section read as true": (
+        edited("section: Definition", "section: yes"),
+        ["question 'pick-one': 'section' must be text: quote it (\"yes\")"],
+    ),
     "title read as false": (edited("title: A test quiz", "title: No"), ["'title' must be text: quote it (\"No\")"]),
-    "option text read as true": (edited("text: Wrong", "text: on"),
-                                 ["question 'pick-one': option 2: 'text' must be text: quote it (\"on\")"]),
-    "prompt read as 1e3": (edited("prompt: How many?", "prompt: 1e3"),
-                           ["question 'a-number': 'prompt' must be text: quote it (\"1e3\")"]),
+    "option text read as true": (
+        edited("text: Wrong", "text: on"),
+        ["question 'pick-one': option 2: 'text' must be text: quote it (\"on\")"],
+    ),
+    "prompt read as 1e3": (
+        edited("prompt: How many?", "prompt: 1e3"),
+        ["question 'a-number': 'prompt' must be text: quote it (\"1e3\")"],
+    ),
     "explanation read as a date": (
         edited("explanation: 73 - 37.", "explanation: 2024-01-01"),
         ["question 'a-number': 'explanation' must be text: quote it (\"2024-01-01\")", "a date"],
@@ -134,21 +147,33 @@ BAD_BANKS = {
         edited(OPTIONS, "      text: Right\n      correct: true\n      explanation: Because.\n"),
         ["question 'pick-one': 'options' must be a list of options", "not a mapping"],
     ),
-    "explanation a list": (edited("explanation: Because not.", "explanation: [a, b]"),
-                           ["question 'pick-one': option 2: 'explanation' must be text, not a list"]),
-    "correct quoted": (edited("correct: false", 'correct: "false"'),
-                       ["option 2: 'correct' must be true or false, without quotes, not text ('false')"]),
-    "tolerance quoted": (edited("tolerance: 0.5", 'tolerance: "0.5"'),
-                         ["question 'a-number': 'tolerance' must be a number, not text ('0.5'): remove the quotes"]),
-    "answer read as true": (edited("answer: 36", "answer: yes"),
-                            ["question 'a-number': numeric 'answer' must be a number, not true/false"]),
+    "explanation a list": (
+        edited("explanation: Because not.", "explanation: [a, b]"),
+        ["question 'pick-one': option 2: 'explanation' must be text, not a list"],
+    ),
+    "correct quoted": (
+        edited("correct: false", 'correct: "false"'),
+        ["option 2: 'correct' must be true or false, without quotes, not text ('false')"],
+    ),
+    "tolerance quoted": (
+        edited("tolerance: 0.5", 'tolerance: "0.5"'),
+        ["question 'a-number': 'tolerance' must be a number, not text ('0.5'): remove the quotes"],
+    ),
+    "answer read as true": (
+        edited("answer: 36", "answer: yes"),
+        ["question 'a-number': numeric 'answer' must be a number, not true/false"],
+    ),
     "answer not a number": (edited("answer: 36", "answer: .nan"), ["'answer' must be a finite number, not nan"]),
     "unknown top-level field": (GOOD + "author: me\n", ["unknown field 'author'", "line 22"]),
-    "field name read as true": (edited("    type: single\n", "    type: single\n    on: 1\n"),
-                                ["line 7", "field name 'on' is read by YAML as true/false"]),
+    "field name read as true": (
+        edited("    type: single\n", "    type: single\n    on: 1\n"),
+        ["line 7", "field name 'on' is read by YAML as true/false"],
+    ),
     "merge key": (edited("    type: single\n", "    type: single\n    <<: {hint: x}\n"), ["line 7", "merge keys"]),
-    "an alias": (edited("text: Wrong", "text: &w Wrong") .replace("explanation: Because not.", "explanation: *w"),
-                 ["line 14", "aliases (*name) are not allowed"]),
+    "an alias": (
+        edited("text: Wrong", "text: &w Wrong").replace("explanation: Because not.", "explanation: *w"),
+        ["line 14", "aliases (*name) are not allowed"],
+    ),
     "invalid YAML": (edited("prompt: Which one?", "prompt: Which: one?"), ["not valid YAML at line 7", "quote"]),
     "a list, not a mapping": ("- notebook: '01'\n", ["must hold a mapping", "not a list"]),
 }
@@ -239,8 +264,13 @@ def test_the_command_line_on_nasty_banks_never_shows_a_traceback(tmp_path):
     (tmp_path / "deep").mkdir()
     deep = bank_file(tmp_path / "deep", "[" * 10_000)
     binary = bank_file(tmp_path, b"\xff\xd8\xff\xe0", "03.yaml")
-    run = subprocess.run([sys.executable, "-m", "course_utils.quiz", "validate", str(bomb), str(deep), str(binary)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "course_utils.quiz", "validate", str(bomb), str(deep), str(binary)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 1
     assert "Traceback" not in run.stdout + run.stderr and run.stderr == ""
     lines = run.stdout.splitlines()

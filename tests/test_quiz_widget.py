@@ -35,7 +35,10 @@ def test_right_and_wrong_answers_give_feedback_and_score(bank, tmp_path):
     assert w.cards[0].attempts == 2
     saved = attempts(tmp_path)
     assert [(a["question_id"], a["correct"]) for a in saved] == [
-        ("pick-one", False), ("pick-one", True), ("pick-some", True), ("a-number", True)
+        ("pick-one", False),
+        ("pick-one", True),
+        ("pick-some", True),
+        ("a-number", True),
     ]
 
 

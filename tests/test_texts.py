@@ -27,21 +27,29 @@ def test_build_corpus_reproduces_the_shipped_file():
 
 
 def test_prose_filter_drops_grammar_and_examples():
-    text = "assert_stmt ::= \"assert\" expression\n\n>>> assert 1\n\n" + "word " * 20 + "ends here.\n\nshort one."
+    text = 'assert_stmt ::= "assert" expression\n\n>>> assert 1\n\n' + "word " * 20 + "ends here.\n\nshort one."
     assert texts._prose_paragraphs(text) == ["word " * 20 + "ends here."]
 
 
 def test_minilm_embeddings_are_normalised_and_meaningful():
-    emb = texts.embed(["The for statement iterates over a sequence.", "A for loop repeats over the items of a list.",
-                       "Complex numbers have a real and an imaginary part."])
+    emb = texts.embed(
+        [
+            "The for statement iterates over a sequence.",
+            "A for loop repeats over the items of a list.",
+            "Complex numbers have a real and an imaginary part.",
+        ]
+    )
     assert emb.shape == (3, 384)
     assert torch.allclose(emb.norm(dim=1), torch.ones(3), atol=1e-5)
     assert emb[0] @ emb[1] > emb[0] @ emb[2] + 0.1
 
 
 def test_embed_returns_rows_in_input_order_whatever_the_lengths():
-    sentences = ["A much longer sentence about the data model, special methods and attribute access in classes.",
-                 "Short.", "A sentence of middling length about loops."]
+    sentences = [
+        "A much longer sentence about the data model, special methods and attribute access in classes.",
+        "Short.",
+        "A sentence of middling length about loops.",
+    ]
     together = texts.embed(sentences, batch_size=2)
     one_by_one = torch.cat([texts.embed([s]) for s in sentences])
     assert torch.allclose(together, one_by_one, atol=1e-5)

@@ -29,8 +29,10 @@ def check_gradient_reversal(reverse: Callable[[torch.Tensor, float], torch.Tenso
         if not isinstance(out, torch.Tensor) or out.shape != x.shape:
             return verdict(False, f"Return a tensor shaped like x {list(x.shape)} (got {type(out).__name__}).")
         if out.dtype != x.dtype or out.device != x.device:
-            return verdict(False, f"Return x unchanged: same dtype and device ({x.dtype}, {x.device}), got "
-                                  f"{out.dtype} on {out.device}.")
+            return verdict(
+                False,
+                f"Return x unchanged: same dtype and device ({x.dtype}, {x.device}), got {out.dtype} on {out.device}.",
+            )
         if not torch.allclose(out, x):
             return verdict(False, "On the way forward the layer must not change x: return x itself (x.view_as(x)).")
         if not out.requires_grad:
@@ -39,12 +41,18 @@ def check_gradient_reversal(reverse: Callable[[torch.Tensor, float], torch.Tenso
         try:
             time_limited(out.backward, upstream)
         except Exception as err:
-            return verdict(False, f"The backward pass failed ({describe_error(err)}). backward gets one gradient and "
-                                  "returns one per input of forward: return -ctx.lam * grad, None.")
+            return verdict(
+                False,
+                f"The backward pass failed ({describe_error(err)}). backward gets one gradient and "
+                "returns one per input of forward: return -ctx.lam * grad, None.",
+            )
         if x.grad is None or not torch.allclose(x.grad, -lam * upstream):
             got = "nothing" if x.grad is None else f"{(x.grad / upstream).mean().item():.2f} × the gradient"
-            return verdict(False, f"With lam={lam:g} the gradient coming back should be -{lam:g} × the incoming "
-                                  f"gradient; it was {got}. In backward, return -ctx.lam * grad (and None for lam).")
+            return verdict(
+                False,
+                f"With lam={lam:g} the gradient coming back should be -{lam:g} × the incoming "
+                f"gradient; it was {got}. In backward, return -ctx.lam * grad (and None for lam).",
+            )
     return verdict(True, "The features now climb the domain classifier's loss while the classifier descends it.")
 
 
@@ -56,11 +64,15 @@ def _selection(answer: object, num_images: int, num_classes: int) -> tuple[torch
     if len(idx) != len(labels):
         reject("indices and labels must have the same length: one label per selected image.")
     if len(idx) and (idx.min() < 0 or idx.max() >= num_images):
-        reject(f"indices are rows of probs: whole numbers from 0 to {num_images - 1} "
-               f"(got {int(idx.min())} to {int(idx.max())}).")
+        reject(
+            f"indices are rows of probs: whole numbers from 0 to {num_images - 1} "
+            f"(got {int(idx.min())} to {int(idx.max())})."
+        )
     if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
-        reject(f"labels are classes: whole numbers from 0 to {num_classes - 1} "
-               f"(got {int(labels.min())} to {int(labels.max())}).")
+        reject(
+            f"labels are classes: whole numbers from 0 to {num_classes - 1} "
+            f"(got {int(labels.min())} to {int(labels.max())})."
+        )
     if len(set(idx.tolist())) != len(idx):
         reject("An image is selected twice: each index may appear once.")
     return idx, labels
@@ -70,9 +82,11 @@ def _selection(answer: object, num_images: int, num_classes: int) -> tuple[torch
 def check_pseudo_label_selection(select: Callable[[torch.Tensor, float, int], tuple]) -> Verdict:
     """Exercise 04.2: `select(probs, threshold, per_class)`: class-balanced confident pseudo-labels."""
     g = torch.Generator().manual_seed(1)
-    cases = [(torch.softmax(3 * torch.randn(200, 4, generator=g), 1), 0.8, 10),
-             (torch.softmax(2 * torch.randn(300, 10, generator=g), 1), 0.5, 5),
-             (torch.softmax(torch.randn(50, 3, generator=g), 1), 0.99, 20)]
+    cases = [
+        (torch.softmax(3 * torch.randn(200, 4, generator=g), 1), 0.8, 10),
+        (torch.softmax(2 * torch.randn(300, 10, generator=g), 1), 0.5, 5),
+        (torch.softmax(torch.randn(50, 3, generator=g), 1), 0.99, 20),
+    ]
     for probs, threshold, per_class in cases:
         answer = learner(select, probs.clone(), threshold, per_class)
         idx, labels = _selection(answer, *probs.shape)
@@ -84,9 +98,15 @@ def check_pseudo_label_selection(select: Callable[[torch.Tensor, float, int], tu
             return verdict(False, "The pseudo-label of an image is the class the model predicts for it (argmax).")
         counts = torch.bincount(labels, minlength=probs.shape[1]) if len(idx) else torch.zeros(probs.shape[1])
         if (counts > per_class).any():
-            return verdict(False, f"Keep at most per_class={per_class} images per class: the selection must stay "
-                                  "balanced, or the easiest classes take over.")
+            return verdict(
+                False,
+                f"Keep at most per_class={per_class} images per class: the selection must stay "
+                "balanced, or the easiest classes take over.",
+            )
         if sorted(idx.tolist()) != want_idx.tolist():
-            return verdict(False, f"Expected {len(want_idx)} images (threshold {threshold}, {per_class} per class), "
-                                  f"got {len(idx)}. For each class keep its *most confident* images first.")
+            return verdict(
+                False,
+                f"Expected {len(want_idx)} images (threshold {threshold}, {per_class} per class), "
+                f"got {len(idx)}. For each class keep its *most confident* images first.",
+            )
     return verdict(True, "Confident, balanced pseudo-labels: self-training's two safety rails.")

@@ -23,11 +23,15 @@ def _layer_problem(answer: nn.Conv2d, rgb: nn.Conv2d) -> str | None:
     if not isinstance(weight, torch.Tensor):
         return f"The new layer has no weight tensor (its weight is a {type(weight).__name__})."
     if tuple(weight.shape) != want:
-        return (f"The new layer's weight must be [out_channels, 1, k, k] = {list(want)} (got {list(weight.shape)}): "
-                "sum the pre-trained filters over their input channels, conv.weight.sum(dim=1, keepdim=True).")
+        return (
+            f"The new layer's weight must be [out_channels, 1, k, k] = {list(want)} (got {list(weight.shape)}): "
+            "sum the pre-trained filters over their input channels, conv.weight.sum(dim=1, keepdim=True)."
+        )
     if weight.dtype != rgb.weight.dtype or weight.device != rgb.weight.device:
-        return (f"Keep the weight's dtype and device ({rgb.weight.dtype} on {rgb.weight.device}); got {weight.dtype} "
-                f"on {weight.device}.")
+        return (
+            f"Keep the weight's dtype and device ({rgb.weight.dtype} on {rgb.weight.device}); got {weight.dtype} "
+            f"on {weight.device}."
+        )
     bias = answer.bias
     if bias is not None and (not isinstance(bias, torch.Tensor) or tuple(bias.shape) != (rgb.out_channels,)):
         got = list(bias.shape) if isinstance(bias, torch.Tensor) else type(bias).__name__
@@ -51,8 +55,11 @@ def check_grey_stem(fn: Callable[[nn.Conv2d], nn.Conv2d]) -> Verdict:
         if answer.in_channels != 1:
             return verdict(False, f"The new layer takes 1 channel (it has in_channels={answer.in_channels}).")
         if (answer.stride, answer.padding, answer.kernel_size) != (rgb.stride, rgb.padding, rgb.kernel_size):
-            return verdict(False, "Keep the kernel size, stride and padding of the original layer: the later layers "
-                                  "expect its output size.")
+            return verdict(
+                False,
+                "Keep the kernel size, stride and padding of the original layer: the later layers "
+                "expect its output size.",
+            )
         problem = _layer_problem(answer, rgb)
         if problem:
             return verdict(False, problem)
@@ -62,9 +69,12 @@ def check_grey_stem(fn: Callable[[nn.Conv2d], nn.Conv2d]) -> Verdict:
             try:
                 got = time_limited(answer, grey)
             except Exception as err:
-                return verdict(False, f"The new layer fails on a grey batch [4, 1, 16, 16] ({describe_error(err)}). "
-                                      "Build it like the original: nn.Conv2d(1, out_channels, kernel_size, stride, "
-                                      "padding).")
+                return verdict(
+                    False,
+                    f"The new layer fails on a grey batch [4, 1, 16, 16] ({describe_error(err)}). "
+                    "Build it like the original: nn.Conv2d(1, out_channels, kernel_size, stride, "
+                    "padding).",
+                )
         if not isinstance(got, torch.Tensor):
             return verdict(False, f"The new layer returns a {type(got).__name__}: return a plain nn.Conv2d.")
         if got.shape != want.shape:
@@ -73,14 +83,20 @@ def check_grey_stem(fn: Callable[[nn.Conv2d], nn.Conv2d]) -> Verdict:
             continue
         weight = answer.weight.detach()
         if torch.allclose(weight, rgb.weight.detach().mean(1, keepdim=True), atol=1e-6):
-            return verdict(False, "Averaging the three channels scales every response by a third. A grey image copied "
-                                  "into R, G and B meets all three weights: sum them.")
+            return verdict(
+                False,
+                "Averaging the three channels scales every response by a third. A grey image copied "
+                "into R, G and B meets all three weights: sum them.",
+            )
         if torch.allclose(weight, rgb.weight.detach()[:, :1], atol=1e-6):
             return verdict(False, "Keeping one colour channel drops the other two contributions: sum over channels.")
         if bias and (answer.bias is None or not torch.allclose(answer.bias, rgb.bias)):
             return verdict(False, "The weights look right; copy the bias too (the original layer has one).")
-        return verdict(False, "On a grey image the new layer should give exactly the original layer's output on the "
-                              "image copied three times. Sum the filters over the input channels (dim=1, keepdim).")
+        return verdict(
+            False,
+            "On a grey image the new layer should give exactly the original layer's output on the "
+            "image copied three times. Sum the filters over the input channels (dim=1, keepdim).",
+        )
     return verdict(True, "Summed filters: the pre-trained first layer, exactly, for one-channel input.")
 
 
@@ -104,14 +120,20 @@ def check_top_k(fn: Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tens
         if classes.tolist() != want.indices.tolist():
             if sorted(classes.tolist()) == sorted(want.indices.tolist()):
                 return verdict(False, "The right classes, in the wrong order: most likely first.")
-            return verdict(False, f"With k={k} the classes are {want.indices.tolist()}, not {classes.tolist()}: "
-                                  "the largest logits, largest first.")
+            return verdict(
+                False,
+                f"With k={k} the classes are {want.indices.tolist()}, not {classes.tolist()}: "
+                "the largest logits, largest first.",
+            )
         probs = probs.float()
         if torch.allclose(probs, logits[want.indices], atol=1e-5):
             return verdict(False, "Those are logits, not probabilities: apply a softmax over all classes first.")
         if torch.allclose(probs, torch.softmax(logits[want.indices], 0), atol=1e-5) and k < len(logits):
-            return verdict(False, "Take the softmax over all classes, then pick the top k; a softmax over the top k "
-                                  "alone makes them sum to 1 and overstates the model's confidence.")
+            return verdict(
+                False,
+                "Take the softmax over all classes, then pick the top k; a softmax over the top k "
+                "alone makes them sum to 1 and overstates the model's confidence.",
+            )
         if not torch.allclose(probs, want.values, atol=1e-5):
             return verdict(False, f"The probabilities should be {[round(v, 3) for v in want.values.tolist()]}.")
     return verdict(True, "Softmax over every class, then the k largest, most likely first.")
@@ -138,12 +160,20 @@ def check_mean_pool(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) ->
     if torch.allclose(answer, want, atol=1e-5):
         return verdict(True, "The mean over real tokens only, at unit length: MiniLM's sentence embedding.")
     if torch.allclose(answer, torch.nn.functional.normalize(hidden.mean(1), dim=1), atol=1e-5):
-        return verdict(False, "Padding tokens are averaged in: a short sentence's embedding then depends on how long "
-                              "the longest sentence in its batch was. Multiply by the mask and divide by its sum.")
+        return verdict(
+            False,
+            "Padding tokens are averaged in: a short sentence's embedding then depends on how long "
+            "the longest sentence in its batch was. Multiply by the mask and divide by its sum.",
+        )
     if torch.allclose(answer, mean, atol=1e-5):
-        return verdict(False, "The mean is right; scale each row to unit length (F.normalize(..., dim=1)), so that "
-                              "dot products are cosine similarities.")
+        return verdict(
+            False,
+            "The mean is right; scale each row to unit length (F.normalize(..., dim=1)), so that "
+            "dot products are cosine similarities.",
+        )
     if torch.allclose(answer, torch.nn.functional.normalize(hidden[:, 0], dim=1), atol=1e-5):
         return verdict(False, "That is the first token (BERT's [CLS]); MiniLM was trained with mean pooling.")
-    return verdict(False, "Average the token vectors over the real tokens (where mask is 1), then normalise each "
-                          "row to unit length.")
+    return verdict(
+        False,
+        "Average the token vectors over the real tokens (where mask is 1), then normalise each row to unit length.",
+    )

@@ -163,8 +163,10 @@ def to_tensor(value: object, what: str) -> torch.Tensor:
     try:
         return torch.as_tensor(value)
     except (TypeError, ValueError, RuntimeError):
-        reject(f"Return {what} as a tensor (or a list of numbers, all rows of the same length); "
-               f"got {type(value).__name__}.")
+        reject(
+            f"Return {what} as a tensor (or a list of numbers, all rows of the same length); "
+            f"got {type(value).__name__}."
+        )
 
 
 def as_indices(value: object, what: str) -> torch.Tensor:
@@ -196,6 +198,8 @@ def check_choices(answers: object, expected: dict[str, str], fits: dict[str, str
     wrong = sorted(k for k in expected if given[k] != expected[k])
     if wrong:
         k = wrong[0]
-        reject(f"{len(wrong)} of {len(expected)} wrong. Look again at ({k}): {given[k]} fits when "
-               f"{fits[given[k]]}. Does that match the scenario?")
+        reject(
+            f"{len(wrong)} of {len(expected)} wrong. Look again at ({k}): {given[k]} fits when "
+            f"{fits[given[k]]}. Does that match the scenario?"
+        )
     return verdict(True, success)

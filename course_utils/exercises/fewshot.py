@@ -27,28 +27,43 @@ def check_prototypes(compute_prototypes: Callable[[torch.Tensor, torch.Tensor, i
             return verdict(False, f"Return a tensor [way, dim] (got {type(answer).__name__}).")
         want = prototypes(embeddings, labels, way)
         if answer.shape != want.shape:
-            return verdict(False, f"For {way} classes and {embeddings.shape[1]}-dimensional embeddings the result "
-                                  f"should be {list(want.shape)}, got {list(answer.shape)}: one row per class.")
+            return verdict(
+                False,
+                f"For {way} classes and {embeddings.shape[1]}-dimensional embeddings the result "
+                f"should be {list(want.shape)}, got {list(answer.shape)}: one row per class.",
+            )
         if answer.is_complex() or answer.device != want.device:
-            return verdict(False, f"Return real numbers on the CPU, like the embeddings (got {answer.dtype} on "
-                                  f"{answer.device}).")
+            return verdict(
+                False, f"Return real numbers on the CPU, like the embeddings (got {answer.dtype} on {answer.device})."
+            )
         answer = answer.detach().float()
         if torch.allclose(answer, want, atol=1e-5):
             continue
         counts = torch.bincount(labels, minlength=way).float().unsqueeze(1)
         if torch.allclose(answer, want * counts, atol=1e-4):
-            return verdict(False, "These are the sums of each class's embeddings: divide by the class's count "
-                                  "(use .mean(0)).")
+            return verdict(
+                False, "These are the sums of each class's embeddings: divide by the class's count (use .mean(0))."
+            )
         if torch.allclose(answer, embeddings.mean(0).expand_as(want), atol=1e-5):
-            return verdict(False, "Every row is the mean of *all* the embeddings: average only the rows whose "
-                                  "label is c (embeddings[labels == c]).")
-        rows = [next((r for r in range(way) if torch.allclose(answer[r], want[c], atol=1e-5)), None)
-                for c in range(way)]
+            return verdict(
+                False,
+                "Every row is the mean of *all* the embeddings: average only the rows whose "
+                "label is c (embeddings[labels == c]).",
+            )
+        rows = [
+            next((r for r in range(way) if torch.allclose(answer[r], want[c], atol=1e-5)), None) for c in range(way)
+        ]
         if None not in rows:
-            return verdict(False, "The right means, in the wrong order: row c must be the prototype of class c "
-                                  "(labels in this case are not sorted).")
-        return verdict(False, f"Row c should be the mean embedding of the examples labelled c (case: way={way}, "
-                              f"labels {labels.tolist()}).")
+            return verdict(
+                False,
+                "The right means, in the wrong order: row c must be the prototype of class c "
+                "(labels in this case are not sorted).",
+            )
+        return verdict(
+            False,
+            f"Row c should be the mean embedding of the examples labelled c (case: way={way}, "
+            f"labels {labels.tolist()}).",
+        )
     return verdict(True, "A prototype is just a class mean: no training at test time, any number of shots.")
 
 
@@ -58,16 +73,20 @@ def _episode_problem(answer: object, labels: torch.Tensor, way: int, shot: int, 
         return "Return a pair (support_idx, query_idx) of index tensors."
     support, query = as_indices(answer[0], "support_idx"), as_indices(answer[1], "query_idx")
     if len(support) != way * shot or len(query) != way * queries:
-        return (f"A {way}-way {shot}-shot episode with {queries} queries per class has {way * shot} support and "
-                f"{way * queries} query indices; got {len(support)} and {len(query)}.")
+        return (
+            f"A {way}-way {shot}-shot episode with {queries} queries per class has {way * shot} support and "
+            f"{way * queries} query indices; got {len(support)} and {len(query)}."
+        )
     if (support < 0).any() or (support >= len(labels)).any() or (query < 0).any() or (query >= len(labels)).any():
         return f"Indices must lie in 0..{len(labels) - 1} (rows of labels)."
     if len(set(support.tolist()) | set(query.tolist())) != len(support) + len(query):
         return "An image appears twice: support and query images must all be different images."
     support_classes = labels[support].view(way, shot)
     if not (support_classes == support_classes[:, :1]).all():
-        return ("Put the support class by class: the first `shot` indices are class 0's, the next `shot` class "
-                "1's, and so on (the episode's labels are then arange(way).repeat_interleave(shot)).")
+        return (
+            "Put the support class by class: the first `shot` indices are class 0's, the next `shot` class "
+            "1's, and so on (the episode's labels are then arange(way).repeat_interleave(shot))."
+        )
     classes = support_classes[:, 0]
     if len(set(classes.tolist())) != way:
         return f"The episode needs {way} different classes; some class appears twice."
@@ -81,8 +100,10 @@ def _same_episode(first: tuple, second: object) -> bool:
     if not (isinstance(second, tuple) and len(second) == 2):
         return False
     try:
-        return all(torch.equal(torch.as_tensor(a).long().flatten(), torch.as_tensor(b).long().flatten())
-                   for a, b in zip(first, second, strict=True))
+        return all(
+            torch.equal(torch.as_tensor(a).long().flatten(), torch.as_tensor(b).long().flatten())
+            for a, b in zip(first, second, strict=True)
+        )
     except (TypeError, ValueError, RuntimeError):
         return False
 
@@ -105,12 +126,21 @@ def check_episode_sampler(sample: Callable[[torch.Tensor, int, int, int, torch.G
             full_supports.add(tuple(sorted(support.tolist())))
         again = torch.Generator().manual_seed(100 + i)
         if not _same_episode(answer, learner(sample, labels.clone(), way, shot, queries, again)):
-            return verdict(False, "The same generator seed must give the same episode: draw every random number "
-                                  "from `generator` (torch.randperm(n, generator=generator)).")
+            return verdict(
+                False,
+                "The same generator seed must give the same episode: draw every random number "
+                "from `generator` (torch.randperm(n, generator=generator)).",
+            )
     if len(seen_classes) < 6:
-        return verdict(False, "Your episodes keep using the same classes: draw `way` classes at random "
-                              "(e.g. torch.randperm(num_classes, generator=generator)[:way]).")
+        return verdict(
+            False,
+            "Your episodes keep using the same classes: draw `way` classes at random "
+            "(e.g. torch.randperm(num_classes, generator=generator)[:way]).",
+        )
     if len(full_supports) < 2:
-        return verdict(False, "Your episodes always use the same images of a class: shuffle each class's images "
-                              "(with `generator`) before taking the support and the queries.")
+        return verdict(
+            False,
+            "Your episodes always use the same images of a class: shuffle each class's images "
+            "(with `generator`) before taking the support and the queries.",
+        )
     return verdict(True, "Random classes, disjoint support and query: every episode is a new little task.")

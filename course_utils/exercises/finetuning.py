@@ -19,8 +19,10 @@ def _group_types_problem(params: object, lr: object) -> str | None:
     if isinstance(params, torch.Tensor):
         return "'params' is a single tensor: give the list of the block's parameters, list(net.block1.parameters())."
     if not isinstance(params, (list, tuple)):
-        return (f"'params' must be a list of parameters (got {type(params).__name__}). A generator such as "
-                "net.block1.parameters() is used up after one pass: wrap it in list(...).")
+        return (
+            f"'params' must be a list of parameters (got {type(params).__name__}). A generator such as "
+            "net.block1.parameters() is used up after one pass: wrap it in list(...)."
+        )
     odd = next((p for p in params if not isinstance(p, torch.Tensor)), None)
     if odd is not None:
         return f"'params' must hold the parameters themselves (tensors), not a {type(odd).__name__}."
@@ -54,8 +56,10 @@ def _groups_problem(groups: object, net: GlyphNet, head_lr: float, factor: float
             if id(p) not in lr_of:
                 return f"The trainable parameters of {name} are in no group: they would never train."
             if not math.isclose(float(lr_of[id(p)]), expected, rel_tol=1e-6):
-                return (f"With head_lr={head_lr:g} and factor={factor:g}, {name} should get {expected:.3g} "
-                        f"(got {float(lr_of[id(p)]):.3g}). Divide by `factor` once per block below the head.")
+                return (
+                    f"With head_lr={head_lr:g} and factor={factor:g}, {name} should get {expected:.3g} "
+                    f"(got {float(lr_of[id(p)]):.3g}). Divide by `factor` once per block below the head."
+                )
     try:
         torch.optim.AdamW(groups)
     except (TypeError, ValueError) as err:
@@ -89,9 +93,16 @@ def check_cosine_schedule(cosine_lr: Callable[[int, int, float, int], float]) ->
                 elif step == warmup:
                     hint = "Right after warm-up (or at step 0 without warm-up) the rate is base_lr itself."
                 else:
-                    hint = ("After warm-up, t = (step - warmup) / (steps - warmup) goes from 0 towards 1 and "
-                            "the rate is base_lr * 0.5 * (1 + cos(pi * t)).")
-                return verdict(False, f"steps={steps}, warmup={warmup}, base_lr={base_lr:g}: at step {step} expected "
-                                      f"{expected:.4g}, got {value:.4g}. {hint}")
-    return verdict(True, "Warm-up protects the pre-trained weights from the first noisy steps; the cosine "
-                         "lets the last steps settle.")
+                    hint = (
+                        "After warm-up, t = (step - warmup) / (steps - warmup) goes from 0 towards 1 and "
+                        "the rate is base_lr * 0.5 * (1 + cos(pi * t))."
+                    )
+                return verdict(
+                    False,
+                    f"steps={steps}, warmup={warmup}, base_lr={base_lr:g}: at step {step} expected "
+                    f"{expected:.4g}, got {value:.4g}. {hint}",
+                )
+    return verdict(
+        True,
+        "Warm-up protects the pre-trained weights from the first noisy steps; the cosine lets the last steps settle.",
+    )

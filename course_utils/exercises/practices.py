@@ -37,17 +37,29 @@ def check_bn_eval(fn: Callable[[nn.Module], nn.Module]) -> Verdict:
     others = [m for m in model.modules() if not isinstance(m, _BATCHNORMS) and not list(m.children())]
     if any(m.training for m in bns):
         kinds = sorted({type(m).__name__ for m in bns if m.training})
-        return verdict(False, f"Some BatchNorm layers still train ({', '.join(kinds)}). Walk `model.modules()`: it "
-                              "reaches nested layers too; test `isinstance(m, nn.modules.batchnorm._BatchNorm)` "
-                              "to catch every kind.")
+        return verdict(
+            False,
+            f"Some BatchNorm layers still train ({', '.join(kinds)}). Walk `model.modules()`: it "
+            "reaches nested layers too; test `isinstance(m, nn.modules.batchnorm._BatchNorm)` "
+            "to catch every kind.",
+        )
     if not all(m.training for m in others):
-        return verdict(False, "Only the BatchNorm layers go to eval mode: `model.eval()` also switches Dropout off. "
-                              "Call `.eval()` on each BatchNorm module instead.")
+        return verdict(
+            False,
+            "Only the BatchNorm layers go to eval mode: `model.eval()` also switches Dropout off. "
+            "Call `.eval()` on each BatchNorm module instead.",
+        )
     if [p.requires_grad for p in model.parameters()] != grads:
-        return verdict(False, "Leave `requires_grad` alone: eval mode is about the running statistics, "
-                              "freezing weights is a separate switch.")
-    return verdict(True, "BatchNorm now normalises with its pre-trained statistics and stops updating them, "
-                         "while the rest of the network trains.")
+        return verdict(
+            False,
+            "Leave `requires_grad` alone: eval mode is about the running statistics, "
+            "freezing weights is a separate switch.",
+        )
+    return verdict(
+        True,
+        "BatchNorm now normalises with its pre-trained statistics and stops updating them, "
+        "while the rest of the network trains.",
+    )
 
 
 _STOPPING_CASES = (  # (validation losses, patience)
@@ -78,8 +90,10 @@ def _as_index(answer: object) -> int:
     if isinstance(answer, float):
         if not math.isfinite(answer) or answer != int(answer):
             reject(f"Return one index, an int such as 3 (got {answer}): a checkpoint's index is a whole number.")
-        reject(f"Return one index as an int, not the float {answer}: val_losses[{answer}] would fail. "
-               "Use int(...) or keep the index of the loop.")
+        reject(
+            f"Return one index as an int, not the float {answer}: val_losses[{answer}] would fail. "
+            "Use int(...) or keep the index of the loop."
+        )
     try:
         return operator.index(answer)
     except TypeError:
@@ -96,15 +110,24 @@ def check_early_stopping(fn: Callable[[Sequence[float], int], int]) -> Verdict:
             continue
         case = f"With losses {losses} and patience {patience}"
         if got == _kept_checkpoint(losses, patience, strict=False):
-            return verdict(False, f"{case}, a loss equal to the best is not an improvement: count it towards the "
-                                  f"patience (keep index {want}, not {got}).")
+            return verdict(
+                False,
+                f"{case}, a loss equal to the best is not an improvement: count it towards the "
+                f"patience (keep index {want}, not {got}).",
+            )
         if got == min(range(len(losses)), key=losses.__getitem__):
-            return verdict(False, f"{case} training stops before the lowest loss: you returned the overall minimum "
-                                  f"(index {got}), but early stopping never sees the losses after it stopped. "
-                                  f"Keep {want}.")
-        return verdict(False, f"{case} the kept checkpoint is index {want}, not {got}. Track the best loss and its "
-                              "index, count evaluations without a strictly lower loss, and stop when the count "
-                              "reaches `patience`.")
+            return verdict(
+                False,
+                f"{case} training stops before the lowest loss: you returned the overall minimum "
+                f"(index {got}), but early stopping never sees the losses after it stopped. "
+                f"Keep {want}.",
+            )
+        return verdict(
+            False,
+            f"{case} the kept checkpoint is index {want}, not {got}. Track the best loss and its "
+            "index, count evaluations without a strictly lower loss, and stop when the count "
+            "reaches `patience`.",
+        )
     return verdict(True, "Stop after `patience` evaluations without improvement, and keep the best checkpoint seen.")
 
 
@@ -118,17 +141,24 @@ def check_to_model_input(fn: Callable[[torch.Tensor], torch.Tensor]) -> Verdict:
     if not isinstance(answer, torch.Tensor):
         return verdict(False, f"Return a torch.Tensor (got {type(answer).__name__}).")
     if answer.shape != (5, 1, 28, 28):
-        return verdict(False, f"Shape {list(answer.shape)}: GlyphNet wants [N, 1, 28, 28]. Add the channel axis "
-                              "with `x[:, None]` or `x.unsqueeze(1)`.")
+        return verdict(
+            False,
+            f"Shape {list(answer.shape)}: GlyphNet wants [N, 1, 28, 28]. Add the channel axis "
+            "with `x[:, None]` or `x.unsqueeze(1)`.",
+        )
     if answer.dtype != torch.float32:
         return verdict(False, f"dtype {answer.dtype}: convert to float32 (`.float()`) before scaling.")
     want = images[:, None].float() / 255
     if float(answer.max()) > 1.5:
-        return verdict(False, f"Values go up to {float(answer.max()):.0f}: GlyphNet was pre-trained on 0..1, so "
-                              "divide by 255.")
+        return verdict(
+            False, f"Values go up to {float(answer.max()):.0f}: GlyphNet was pre-trained on 0..1, so divide by 255."
+        )
     if torch.allclose(answer, 1 - want, atol=1e-6):
-        return verdict(False, "The images come out inverted: GlyphNet saw bright strokes on a dark background, "
-                              "like these. Do not flip them.")
+        return verdict(
+            False,
+            "The images come out inverted: GlyphNet saw bright strokes on a dark background, "
+            "like these. Do not flip them.",
+        )
     if not torch.allclose(answer, want, atol=1e-6):
         return verdict(False, "Scale each pixel by 1/255, nothing else: 0 stays 0 and 255 becomes 1.")
     return verdict(True, "Same scale, same layout as in pre-training: the features see what they were trained on.")

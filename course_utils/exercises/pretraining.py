@@ -17,16 +17,21 @@ def check_nt_xent(loss_fn: Callable[[torch.Tensor, torch.Tensor, float], torch.T
     tensors; common slips (no normalisation, no temperature, oneself left among the candidates, the wrong
     partner) get their own hint."""
     g = torch.Generator().manual_seed(6)
-    cases = [(torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g), 0.5),
-             (torch.randn(8, 16, generator=g) * 5, torch.randn(8, 16, generator=g), 0.1),
-             (torch.randn(3, 2, generator=g), torch.randn(3, 2, generator=g), 1.0)]
+    cases = [
+        (torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g), 0.5),
+        (torch.randn(8, 16, generator=g) * 5, torch.randn(8, 16, generator=g), 0.1),
+        (torch.randn(3, 2, generator=g), torch.randn(3, 2, generator=g), 1.0),
+    ]
     for z1, z2, t in cases:
         value = learner(loss_fn, z1.clone(), z2.clone(), t)
         try:
             got = float(torch.as_tensor(value).detach().reshape(()))
         except (TypeError, ValueError, RuntimeError):
-            return verdict(False, f"Return the loss as one number (a 0-d tensor); got {type(value).__name__} "
-                                  f"of shape {list(getattr(value, 'shape', []))}. Average over the 2N rows.")
+            return verdict(
+                False,
+                f"Return the loss as one number (a 0-d tensor); got {type(value).__name__} "
+                f"of shape {list(getattr(value, 'shape', []))}. Average over the 2N rows.",
+            )
         want = nt_xent(z1, z2, t).item()
         if math.isfinite(got) and abs(got - want) <= 1e-4 * max(1.0, abs(want)):
             continue
@@ -35,21 +40,29 @@ def check_nt_xent(loss_fn: Callable[[torch.Tensor, torch.Tensor, float], torch.T
         raw = torch.cat([z1, z2])
         partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
         eye = torch.eye(2 * n, dtype=torch.bool)
+        ce = torch.nn.functional.cross_entropy
         slips = {
-            "Normalise the embeddings first (F.normalize(z, dim=1)): NT-Xent compares cosine similarities.":
-                torch.nn.functional.cross_entropy((raw @ raw.T / t).masked_fill(eye, -math.inf), partner),
-            "Divide the similarities by the temperature before the softmax.":
-                torch.nn.functional.cross_entropy((z @ z.T).masked_fill(eye, -math.inf), partner),
-            "Leave each embedding out of its own candidates: set the diagonal of the similarity matrix to -inf.":
-                torch.nn.functional.cross_entropy(z @ z.T / t, partner),
-            "Use only z1 against z2 and z2 against z1? NT-Xent's candidates are all the other 2N - 1 embeddings.":
-                torch.nn.functional.cross_entropy(z[:n] @ z[n:].T / t, torch.arange(n)),
+            "Normalise the embeddings first (F.normalize(z, dim=1)): NT-Xent compares cosine similarities.": (
+                ce((raw @ raw.T / t).masked_fill(eye, -math.inf), partner)
+            ),
+            "Divide the similarities by the temperature before the softmax.": (
+                ce((z @ z.T).masked_fill(eye, -math.inf), partner)
+            ),
+            "Leave each embedding out of its own candidates: set the diagonal of the similarity matrix to -inf.": (
+                ce(z @ z.T / t, partner)
+            ),
+            "Use only z1 against z2 and z2 against z1? NT-Xent's candidates are all the other 2N - 1 embeddings.": (
+                ce(z[:n] @ z[n:].T / t, torch.arange(n))
+            ),
         }
         for hint, wrong in slips.items():
             if math.isfinite(got) and abs(got - wrong.item()) <= 1e-4 * max(1.0, abs(wrong.item())):
                 return verdict(False, hint)
-        return verdict(False, f"With N={n} pairs and temperature {t} the loss should be {want:.4f}, not {got:.4f}. "
-                              "Row i's positive is row i + N (and row i + N's is row i).")
+        return verdict(
+            False,
+            f"With N={n} pairs and temperature {t} the loss should be {want:.4f}, not {got:.4f}. "
+            "Row i's positive is row i + N (and row i + N's is row i).",
+        )
     return verdict(True, "Pull each pair together, push the other 2N - 2 embeddings away: that is NT-Xent.")
 
 
@@ -74,17 +87,24 @@ def check_mask_patches(mask_fn: Callable[[torch.Tensor, float, torch.Generator, 
             return verdict(False, "Return a pair (masked images, mask).")
         masked, mask = pair
         if masked.shape != x.shape or mask.shape != x.shape:
-            return verdict(False, f"Both results must be shaped like x {list(x.shape)} (got {list(masked.shape)} "
-                                  f"and {list(mask.shape)}); repeat each patch's draw over its pixels.")
+            return verdict(
+                False,
+                f"Both results must be shaped like x {list(x.shape)} (got {list(masked.shape)} "
+                f"and {list(mask.shape)}); repeat each patch's draw over its pixels.",
+            )
         if not torch.all((mask == 0) | (mask == 1)):
             return verdict(False, "The mask must be 0 (visible) or 1 (hidden) at every pixel.")
         if not torch.allclose(masked, x * (1 - mask)):
-            return verdict(False, "The masked image keeps x where the mask is 0 and is 0 where it is 1: "
-                                  "x * (1 - mask).")
+            return verdict(
+                False, "The masked image keeps x where the mask is 0 and is 0 where it is 1: x * (1 - mask)."
+            )
         squares = mask.unfold(2, patch, patch).unfold(3, patch, patch)
         if not torch.equal(squares.amin((-1, -2)), squares.amax((-1, -2))):
-            return verdict(False, f"Hide whole {patch}x{patch} patches, not single pixels: draw one number per patch "
-                                  "and repeat it over the patch (repeat_interleave).")
+            return verdict(
+                False,
+                f"Hide whole {patch}x{patch} patches, not single pixels: draw one number per patch "
+                "and repeat it over the patch (repeat_interleave).",
+            )
         share = mask.mean().item()
         if abs(share - ratio) > 0.06:
             return verdict(False, f"About {ratio:.0%} of the patches should be hidden; yours hide {share:.0%}.")

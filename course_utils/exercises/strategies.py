@@ -38,6 +38,9 @@ _STRATEGY_HINTS = {
 def check_strategy_choices(answers: dict[str, str]) -> Verdict:
     """Exercise 02.2: pick a strategy for each scenario in STRATEGY_SCENARIOS."""
     return check_choices(
-        answers, _STRATEGIES, _STRATEGY_HINTS, "strategy",
+        answers,
+        _STRATEGIES,
+        _STRATEGY_HINTS,
+        "strategy",
         "Match the strategy to the amount of data, and reach for progressive unfreezing when fine-tuning is unstable.",
     )

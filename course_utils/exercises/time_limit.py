@@ -26,8 +26,11 @@ class TimeLimitExceeded(BaseException):
 def alarm_available() -> bool:
     """Whether a SIGALRM timer can interrupt code here: a Unix-like system, in the main thread, and no handler
     installed outside Python (which could not be put back)."""
-    return (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGALRM) is not None)
+    return (
+        hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGALRM) is not None
+    )
 
 
 def call_with_time_limit(fn: Callable, args: tuple, seconds: float) -> Any:

@@ -46,19 +46,26 @@ def check_transfer(transfer: Callable[[GlyphNet, int], GlyphNet]) -> Verdict:
     try:
         out = time_limited(model.eval(), torch.zeros(2, 1, 28, 28))
     except Exception as err:
-        return verdict(False, f"The new model fails on a batch of images ({describe_error(err)}). "
-                              f"Its head must take {pretrained.feature_dim} features.")
+        return verdict(
+            False,
+            f"The new model fails on a batch of images ({describe_error(err)}). "
+            f"Its head must take {pretrained.feature_dim} features.",
+        )
     if not isinstance(out, torch.Tensor):
-        return verdict(False, f"The new model returns a {type(out).__name__}, not a tensor of scores: return a "
-                              "GlyphNet.")
+        return verdict(
+            False, f"The new model returns a {type(out).__name__}, not a tensor of scores: return a GlyphNet."
+        )
     if out.shape != (2, 3):
         shape = tuple(out.shape[1:])
         return verdict(False, f"The new model outputs {shape} scores per image; the task has 3 classes.")
     new_state = model.state_dict()
     kept = {k for k, v in before.items() if not k.startswith("head") and k in new_state and _same(v, new_state[k])}
     if not kept & learned:
-        return verdict(False, "This backbone has random weights, not the pre-trained ones: a new GlyphNet has "
-                              "learned nothing yet. Copy `pretrained` (copy.deepcopy) and replace only its head.")
+        return verdict(
+            False,
+            "This backbone has random weights, not the pre-trained ones: a new GlyphNet has "
+            "learned nothing yet. Copy `pretrained` (copy.deepcopy) and replace only its head.",
+        )
     if len(kept) < sum(not k.startswith("head") for k in before):
         return verdict(False, "The backbone weights differ from the pre-trained ones: keep them, new head only.")
     return verdict(True, "The backbone is transferred and the head is new: ready to fine-tune.")
