@@ -44,14 +44,14 @@ NOTEBOOK = REPO_DIR / "notebooks" / "01_what_is_transfer_learning.ipynb"
 
 try:
     from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - requirements.txt installs it
+except ImportError:  # pragma: no cover - requirements-dev.txt installs it
     sync_playwright = None
 
 
 def _missing() -> str | None:
     """Why the browser test cannot run here, or None."""
     if sync_playwright is None:
-        return "playwright is not installed (pip install -r requirements.txt)"
+        return "playwright is not installed (pip install -r requirements-dev.txt)"
     if not Path(CHROMIUM).exists():
         return f"no Chromium at {CHROMIUM}: run `make browser` (Debian: apt-get install chromium)"
     return None

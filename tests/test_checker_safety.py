@@ -26,6 +26,7 @@ from course_utils.adaptation import select_pseudo_labels
 from course_utils.exercises import core, time_limit
 from course_utils.exercises.core import Verdict, checker, learner
 from course_utils.models import GlyphNet
+from tests.test_exercises_07 import kept
 
 # --- helpers --------------------------------------------------------------------------------------
 
@@ -157,21 +158,9 @@ def test_numpy_arrays_are_fine_answers(capsys):
 
     assert ex.check_mask_patches(as_numpy)
     assert ex.check_pseudo_label_selection(lambda *a: tuple(t.numpy() for t in select_pseudo_labels(*a)))
-    assert ex.check_early_stopping(lambda losses, patience: np.int64(_kept(losses, patience)))
+    assert ex.check_early_stopping(lambda losses, patience: np.int64(kept(losses, patience)))
     out = capsys.readouterr().out
     assert out.count("✅ Correct!") == 3, out
-
-
-def _kept(losses, patience):
-    best, waited = 0, 0
-    for i in range(1, len(losses)):
-        if losses[i] < losses[best]:
-            best, waited = i, 0
-        else:
-            waited += 1
-            if waited == patience:
-                break
-    return best
 
 
 # --- 01.1: a fresh network is not a transferred one ------------------------------------------------

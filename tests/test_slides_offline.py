@@ -17,6 +17,7 @@ import pytest
 
 from course_utils import classroom
 from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, sync_playwright
+from tests.test_browser import _missing as browser_missing
 
 HEADING = "Transfer learning, offline"
 MERMAID = "https://cdnjs.cloudflare.com/ajax/libs/mermaid/"  # nbconvert's diagram loader: a module nothing waits for
@@ -28,11 +29,7 @@ def _missing() -> str | None:
         classroom.slide_libraries(classroom.VENDOR_DIR)
     except classroom.ClassroomError as e:
         return f"{e}: run `make slides-deps` (needs Node.js and npm)"
-    if sync_playwright is None:
-        return "playwright is not installed (pip install -r requirements.txt)"
-    if not Path(CHROMIUM).exists():
-        return f"no Chromium at {CHROMIUM}: run `make browser` (Debian: apt-get install chromium)"
-    return None
+    return browser_missing()
 
 
 _MISSING = _missing()
