@@ -112,21 +112,19 @@ def write_files(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ClassroomError(f"Could not create the folder {out_dir}: {e.strerror or e}. Choose another.") from None
-    written, target = [], out_dir
+    written: list[Path] = []
     try:
         try:
             for name, data in files.items():
-                target = out_dir / name
-                write_atomic(target, data, mode=0o644)
+                write_atomic(out_dir / name, data, mode=0o644)
                 ours[name] = _sha256(data)
-                written.append(target)
+                written.append(out_dir / name)
         finally:  # also after an interruption, so that what was written can be rewritten next time
-            target = out_dir / MANIFEST
             manifest = {"written_by": "python -m course_utils.classroom", "files": dict(sorted(ours.items()))}
-            write_atomic(target, (json.dumps(manifest, indent=1) + "\n").encode(), mode=0o644)
-    except OSError as e:
+            write_atomic(out_dir / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode(), mode=0o644)
+    except OSError as e:  # the file that failed: a manifest written in `finally` must not hide its name
         raise ClassroomError(
-            f"Could not write {target}: {e.strerror or e}. Check the folder and its permissions; "
+            f"Could not write {e.filename or out_dir}: {e.strerror or e}. Check the folder and its permissions; "
             "every file written so far is complete."
         ) from None
     return written

@@ -8,7 +8,7 @@ The package finds that folder, first match wins:
 3. the current folder or one of its parents (after ``pip install .``: JupyterLab started inside the course
    folder runs each notebook from ``notebooks/``).
 
-Otherwise importing the course stops with a one-line `CourseFolderError` that says what to do.
+Otherwise importing the course stops (SystemExit) with one line that says what to do.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from course_utils.settings import SettingError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-MARKER = Path("data") / "glyphnet.pt"  # shipped with the course: tells its data/ from any other project's
+MARKER = Path("data") / "quizzes"  # shipped with the course: tells its data/ from any other project's
 
 
 class CourseFolderError(SettingError):
@@ -29,8 +29,8 @@ class CourseFolderError(SettingError):
 
 
 def is_course_dir(folder: Path) -> bool:
-    """Whether `folder` is the course folder: it holds data/glyphnet.pt and notebooks/."""
-    return (folder / MARKER).is_file() and (folder / "notebooks").is_dir()
+    """Whether `folder` is the course folder: it holds data/quizzes/ and notebooks/."""
+    return (folder / MARKER).is_dir() and (folder / "notebooks").is_dir()
 
 
 def _here_and_above() -> list[Path]:
@@ -69,7 +69,10 @@ def find_course_dir() -> Path:
     )
 
 
-REPO_DIR = find_course_dir()  # the course folder
+try:
+    REPO_DIR = find_course_dir()  # the course folder
+except CourseFolderError as err:  # one line for the learner, not a traceback through every module that imports this
+    raise SystemExit(f"course_utils: {err}") from None
 DATA_DIR = REPO_DIR / "data"
 
 _WARNED: set[Path] = set()  # cache folders already reported as unusable
@@ -90,7 +93,8 @@ def cache_dir() -> Path | None:
     path = DATA_DIR / "cache" if raw is None else Path(raw.strip()).expanduser()
     try:
         path.mkdir(parents=True, exist_ok=True)
-        if not path.stat().st_mode & 0o222:  # read-only by its permissions (root could still write: don't)
+        if os.name == "posix" and not path.stat().st_mode & 0o222:  # read-only by its permissions: root could
+            # still write there, but shouldn't. (Windows' read-only attribute does not protect a folder: skip it.)
             raise PermissionError(errno.EACCES, "the folder is read-only")
         with tempfile.TemporaryFile(dir=path):  # a read-only file system, a full disk, ...
             pass

@@ -96,13 +96,18 @@ def _text(value: object) -> str:
     return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+_MAX_INT_DIGITS = 4000  # below sys.get_int_max_str_digits()'s default of 4,300
+
+
 def _jsonable(value: object, depth: int = 0) -> object:
     """`value` as plain JSON: sets become sorted lists, NumPy scalars Python numbers, text safe UTF-8, the rest text."""
     if hasattr(value, "item") and callable(value.item):
         with suppress(Exception):
             value = value.item()
-    if value is None or isinstance(value, (bool, int)):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, int):  # JSON can hold any int, but Python refuses to write one of over 4,300 digits
+        return value if abs(value) < 10**_MAX_INT_DIGITS else f"an integer of over {_MAX_INT_DIGITS} digits"
     if isinstance(value, float):
         return value if value == value and abs(value) != float("inf") else str(value)
     if isinstance(value, (set, frozenset, list, tuple, dict)) and depth >= _MAX_DEPTH:

@@ -102,6 +102,11 @@ def export_csv(path: Path | str, progress_file: Path | str | None = None, force:
     """
     source = Path(progress_file).expanduser().absolute() if progress_file else progress_path()
     out = check_output(path, [source], force)
+    if not source.is_file() and not unsaved_attempts(source):
+        raise ExportError(
+            f"There is no progress file at {shown(source)}, so there is nothing to export; nothing was written. "
+            "Check COURSE_PROGRESS_FILE, or name the learners' files after the CSV."
+        )
     try:
         attempts = read_attempts(source) + unsaved_attempts(source)
     except (OSError, ProgressFileError) as err:
@@ -158,6 +163,9 @@ def main(args: list[str]) -> int:
             return 0
         check_output(out, sources, force)
         attempts, n_read, n_files = _read_all(sources)
+        if n_read == 0:  # a mistyped pattern, say: keep last week's CSV rather than replace it with an empty one
+            print(f"None of the {_count(n_files, 'file')} could be read: nothing was written.", file=sys.stderr)
+            return 2
         n = write_csv(out, attempts)
     except ExportError as err:
         print(err, file=sys.stderr)

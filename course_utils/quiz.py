@@ -89,7 +89,7 @@ class Question:
         if self.type == "numeric":
             try:
                 value = float(str(response).replace(",", ".")) if isinstance(response, str) else float(response)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 return False
             return math.isfinite(value) and abs(value - self.answer) <= self.tolerance + 1e-12
         chosen = {response} if isinstance(response, int) else set(response)

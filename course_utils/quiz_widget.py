@@ -150,7 +150,11 @@ class QuestionCard(widgets.VBox):
         saving = io.StringIO()  # a button's printed output would go to JupyterLab's log, unseen: show it here
         with contextlib.redirect_stdout(saving):
             progress.record_attempt(self.bank.notebook, q.id, self.correct, response)
-        note = f"<p><small>{html.escape(saving.getvalue().strip())}</small></p>" if saving.getvalue().strip() else ""
+        said = saving.getvalue().strip()
+        unsaved = len(progress.unsaved_attempts(progress.progress_path()))
+        if unsaved and not said:  # said in full once; after that, a reminder under every answer
+            said = f"{unsaved} of your answers are kept in memory only: they are not saved to your progress file."
+        note = f"<p><small>{html.escape(said)}</small></p>" if said else ""
         self.feedback.value = self._feedback_html(response) + note
         self._on_check()
         return self.correct

@@ -152,8 +152,13 @@ def text_problem(mapping: dict, key: str, label: str) -> str | None:
 
 
 def _is_number(value: object) -> bool:
-    """A finite int or float (true/false are not numbers here)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite int or float that fits a float (true/false are not numbers here)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer of hundreds of digits
+        return False
 
 
 def text_field(m: dict, key: str, label: str, missing: str) -> list[str]:
@@ -173,6 +178,8 @@ def number_field(m: dict, key: str, label: str, missing: str) -> list[str]:
         return []
     if isinstance(value, float):
         return [f"{label} must be a finite number, not {value}{line_of(m, key)}"]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [f"{label} must be a number of ordinary size, not one of {len(str(abs(value)))} digits{line_of(m, key)}"]
     try:
         hint = ": remove the quotes" if isinstance(value, str) and math.isfinite(float(value)) else ""
     except ValueError:

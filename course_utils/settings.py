@@ -43,6 +43,8 @@ def course_device() -> torch.device:
     """``COURSE_DEVICE`` as a torch device: the CPU when unset, whatever the machine has (every notebook's ``DEVICE``).
 
     The recorded outputs and asserted claims were measured on the CPU; ``cuda`` or ``mps`` is the learner's choice.
+    On CUDA, cuDNN is made deterministic, so that a seed gives one result there too (two runs of an experiment,
+    such as notebook 03's two learning-rate range tests, must agree).
     """
     import torch
 
@@ -62,4 +64,6 @@ def course_device() -> torch.device:
             f"COURSE_DEVICE is {raw!r} but {gpu} is visible to PyTorch on this machine. "
             "Unset COURSE_DEVICE to run on the CPU, the course's default."
         )
+    if name == "cuda":
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     return torch.device(name)

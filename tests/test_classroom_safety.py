@@ -452,3 +452,15 @@ def test_the_real_command_shows_no_traceback(tmp_path):
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "homework.ipynb" in done.stderr and "--force" in done.stderr
     assert snapshot(out_dir) == before
+
+
+def test_a_file_that_cannot_be_written_is_the_one_named(course, tmp_path):
+    """The manifest is written after a failure too; the message must still name the notebook that failed."""
+    out_dir = tmp_path / "student"
+    first = classroom.build_student_copies(out_dir)[0]
+    first.chmod(0o444)  # a copy the teacher locked
+    try:
+        message = refused(classroom.build_student_copies, out_dir, first, match="Could not write", force=True)
+    finally:
+        first.chmod(0o644)
+    assert first.name in message and output_folder.MANIFEST not in message

@@ -37,9 +37,8 @@ NOT_COPIED = shutil.ignore_patterns("cache", "__pycache__", "*.egg-info", ".ipyn
 
 
 def make_course(folder: Path) -> Path:
-    """A minimal course folder: the marker checkpoint and a notebooks folder."""
-    (folder / "data").mkdir(parents=True)
-    (folder / "data" / "glyphnet.pt").write_bytes(b"")
+    """A minimal course folder: the quiz banks' folder (the marker) and a notebooks folder."""
+    (folder / "data" / "quizzes").mkdir(parents=True)
     (folder / "notebooks").mkdir()
     return folder
 
@@ -80,7 +79,7 @@ def test_an_installed_package_outside_the_course_says_what_to_do(installed, monk
     with pytest.raises(CourseFolderError) as err:
         find_course_dir()
     message = str(err.value)
-    assert str(elsewhere.resolve()) in message and "COURSE_DIR" in message and "data/glyphnet.pt" in message
+    assert str(elsewhere.resolve()) in message and "COURSE_DIR" in message and "data/quizzes" in message
     assert "\n" not in message
 
 
@@ -180,7 +179,7 @@ def test_the_installed_wheel_outside_the_course_says_what_to_do(wheel, tmp_path)
     run = run_python("import course_utils.paths", site, cwd=tmp_path)
     assert run.returncode == 1
     last = run.stderr.strip().splitlines()[-1]
-    assert last.startswith("course_utils.paths.CourseFolderError: The course folder")
+    assert last.startswith("course_utils: The course folder") and "Traceback" not in run.stderr
     assert "COURSE_DIR" in last and str(tmp_path.resolve()) in last
     found = run_python("import course_utils.paths as p; print(p.DATA_DIR)", site, cwd=tmp_path, COURSE_DIR=str(course))
     assert found.returncode == 0, found.stderr

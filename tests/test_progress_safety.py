@@ -321,9 +321,10 @@ def test_missing_input_and_folder_input_are_skipped(
 def test_a_file_name_with_a_newline_is_reported_on_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     odd = tmp_path / "eve\nnotes.json"
     odd.write_text("{")
-    assert export(str(tmp_path / "results.csv"), str(odd)) == 1
+    assert export(str(tmp_path / "results.csv"), str(odd)) == 2  # nothing could be read: nothing written
     err = capsys.readouterr().err
-    assert len(err.splitlines()) == 1 and "eve\\nnotes.json" in err
+    assert len(err.splitlines()) == 2 and "eve\\nnotes.json" in err.splitlines()[0]
+    assert not (tmp_path / "results.csv").exists()
 
 
 def test_invalid_unicode_in_an_input_is_exported_as_visible_escapes(tmp_path: Path) -> None:
@@ -460,18 +461,20 @@ def test_deeply_nested_or_cyclic_answer_is_saved_as_text(fresh_state: Path, caps
     assert capsys.readouterr().out == ""
 
 
-def test_an_answer_that_cannot_be_saved_is_dropped_alone(fresh_state: Path, capsys: pytest.CaptureFixture) -> None:
+def test_held_answers_are_saved_with_the_next_and_a_huge_number_is_kept_as_text(
+    fresh_state: Path, capsys: pytest.CaptureFixture
+) -> None:
     blocker = fresh_state.parent
     blocker.write_text("a file where the folder should be")  # the first answer is held in memory
     progress.record_attempt("01", "held", True)
     assert "Could not save quiz progress" in capsys.readouterr().out
     blocker.unlink()
     progress.record_attempt("01", "huge", True, response=10**5000)  # too long for Python to write as text
-    out = capsys.readouterr().out
-    assert len(out.splitlines()) == 1 and "'huge'" in out and "was not saved" in out
+    assert capsys.readouterr().out == ""
     progress.record_attempt("01", "after", False)
     saved = json.loads(fresh_state.read_text())["attempts"]
-    assert [a["question_id"] for a in saved] == ["held", "after"]
+    assert [a["question_id"] for a in saved] == ["held", "huge", "after"]
+    assert saved[1]["correct"] is True and saved[1]["response"] == "an integer of over 4000 digits"
     assert progress._UNSAVED[fresh_state] == []
 
 
@@ -487,12 +490,12 @@ def test_odd_values_never_stop_recording(fresh_state: Path, capsys: pytest.Captu
     out = capsys.readouterr().out
     assert len(out.splitlines()) == 1 and "'ambiguous'" in out and "ambiguous" in out.split("not saved")[1]
     progress.record_attempt("01", "big-key", True, response={10**5000: "x", "k": {10**5000 + 1}})
-    assert "'big-key'" in capsys.readouterr().out  # the set holds the huge number itself: dropped alone
     progress.record_attempt(1, 10**5000, True, response={10**5000: "x"})  # as a key it becomes text
     progress.record_attempt("01", "after", True)
     saved = json.loads(fresh_state.read_text())["attempts"]
-    assert [a["question_id"] for a in saved] == ["<int that cannot be shown as text>", "after"]
-    assert saved[0]["notebook"] == "01" and saved[0]["response"] == {"<int that cannot be shown as text>": "x"}
+    assert [a["question_id"] for a in saved] == ["big-key", "<int that cannot be shown as text>", "after"]
+    assert saved[0]["response"]["k"] == ["an integer of over 4000 digits"]
+    assert saved[1]["notebook"] == "01" and saved[1]["response"] == {"<int that cannot be shown as text>": "x"}
     assert capsys.readouterr().out == ""
 
 
@@ -591,3 +594,15 @@ def test_command_line_refusals_reach_the_terminal_without_a_traceback(
     )
     assert skipped.returncode == 1 and b"Traceback" not in skipped.stderr
     assert b"no such file" in skipped.stderr and b"2 attempts from 1 of 2 files" in skipped.stdout
+
+
+def test_force_never_replaces_a_csv_with_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A mistyped pattern (no file read) or a mistyped COURSE_PROGRESS_FILE keeps last week's CSV."""
+    out = tmp_path / "class.csv"
+    out.write_text("last week's results\n")
+    assert export(str(out), str(tmp_path / "collected" / "*.jsn"), "--force") == 2
+    assert "nothing was written" in capsys.readouterr().err
+    assert export(str(out), "--force") == 2  # your own progress file does not exist
+    err = capsys.readouterr().err
+    assert "no progress file" in err and "Traceback" not in err
+    assert out.read_text() == "last week's results\n"

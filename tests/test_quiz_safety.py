@@ -164,6 +164,10 @@ BAD_BANKS = {
         ["question 'a-number': numeric 'answer' must be a number, not true/false"],
     ),
     "answer not a number": (edited("answer: 36", "answer: .nan"), ["'answer' must be a finite number, not nan"]),
+    "answer too large for a float": (
+        edited("answer: 36", "answer: " + "9" * 400),
+        ["question 'a-number': numeric 'answer' must be a number of ordinary size, not one of 400 digits"],
+    ),
     "unknown top-level field": (GOOD + "author: me\n", ["unknown field 'author'", "line 22"]),
     "field name read as true": (
         edited("    type: single\n", "    type: single\n    on: 1\n"),

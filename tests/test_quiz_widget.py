@@ -113,5 +113,6 @@ def test_a_progress_file_that_cannot_be_saved_is_said_in_the_feedback(bank, tmp_
     assert w.answer(0, 0) is True
     feedback = w.cards[0].feedback.value
     assert "Right" in feedback and "Could not save quiz progress" in feedback and "read-only" in feedback
-    assert w.answer(0, 1) is False  # later attempts still work, kept in memory
+    assert w.answer(0, 1) is False  # later attempts still work, kept in memory, and the learner is reminded
+    assert "2 of your answers are kept in memory only" in w.cards[0].feedback.value
     assert locked_file.read_text() == '{"version": 1, "attempts": []}'

@@ -8,7 +8,9 @@ Either way the previous timer, signal handler or tracer is put back afterwards.
 from __future__ import annotations
 
 import signal
+import site
 import sys
+import sysconfig
 import threading
 import time
 import types
@@ -64,18 +66,23 @@ def _with_alarm(fn: Callable, args: tuple, seconds: float) -> Any:
             signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3), outer_interval)
 
 
-_LIBRARY_DIRS = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix})
+_LIBRARY_DIRS = tuple(
+    {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, site.getusersitepackages()}
+    | {sysconfig.get_path(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+)
 
 
 def _with_tracer(fn: Callable, args: tuple, seconds: float) -> Any:
     deadline = time.monotonic() + seconds
     previous_tracer = sys.gettrace()
 
-    def tracer(frame: types.FrameType, event: str, arg: object) -> Callable:
-        if event == "call" and not frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
-            frame.f_trace_opcodes = True  # the learner's code: `while True: pass` runs on one line, watch each step
+    def tracer(frame: types.FrameType, event: str, arg: object) -> Callable | None:
         if time.monotonic() > deadline:
             raise TimeLimitExceeded
+        if event == "call" and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
+            return None  # a library's lines are not watched one by one (too slow); its calls still are
+        if event == "call":
+            frame.f_trace_opcodes = True  # the learner's code: `while True: pass` runs on one line, watch each step
         return tracer
 
     sys.settrace(tracer)
