@@ -55,7 +55,18 @@ LETTERS = string.ascii_uppercase[:MAX_OPTIONS]
 _ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 _NOTEBOOK = re.compile(r"[0-9]{2}")
 _BANK_KEYS = {"notebook", "title", "questions"}
-_QUESTION_KEYS = {"id", "section", "type", "prompt", "options", "answer", "tolerance", "explanation"}
+_QUESTION_KEYS = {
+    "id",
+    "section",
+    "type",
+    "prompt",
+    "options",
+    "answer",
+    "tolerance",
+    "explanation",
+    "measured",
+    "hypothetical",
+}
 _OPTION_KEYS = {"text", "correct", "explanation"}
 
 
@@ -76,6 +87,8 @@ class Question:
     answer: float | None = None
     tolerance: float | None = None
     explanation: str = ""
+    measured: tuple[str, ...] = ()  # figures quoted from the notebook's executed outputs (tests check them)
+    hypothetical: bool = False  # the question's other figures are made up, and its prompt says so
 
     @property
     def correct(self) -> frozenset[int]:
@@ -192,6 +205,7 @@ def _check_question(q: object, n: int, seen: set[str]) -> list[str]:
     elif not problems:
         seen.add(qid)
     problems += _unknown(q, _QUESTION_KEYS, f"{where}: ")
+    problems += _check_figures(q, where)
     for key in ("section", "prompt"):
         problems += text_field(q, key, f"{where}: {key!r}", f"{where}: missing field {key!r}{line_of(q)}")
     if "type" not in q:
@@ -201,6 +215,27 @@ def _check_question(q: object, n: int, seen: set[str]) -> list[str]:
     if q["type"] == "numeric":
         return problems + _check_numeric(q, where)
     return problems + _check_options(q, where, q["type"])
+
+
+def _check_figures(q: dict, where: str) -> list[str]:
+    """`measured`: a list of figures as text (e.g. "0.66"); `hypothetical`: true or false."""
+    problems = []
+    if "measured" in q:
+        figures = q["measured"]
+        if not isinstance(figures, list) or not figures:
+            problems.append(
+                wrong_type(q, "measured", f"{where}: 'measured'", 'a non-empty list of quoted figures ("0.66")')
+            )
+        else:
+            problems += [
+                f"{where}: 'measured' item {i} must be a figure in quotes (\"0.66\"), not {kind_of(f)}"
+                f"{line_of(q, 'measured')}"
+                for i, f in enumerate(figures, 1)
+                if not isinstance(f, str) or not f.strip()
+            ]
+    if "hypothetical" in q and not isinstance(q["hypothetical"], bool):
+        problems.append(wrong_type(q, "hypothetical", f"{where}: 'hypothetical'", "true or false, without quotes"))
+    return problems
 
 
 def _check_notebook(data: dict, file_name: str | None) -> list[str]:
@@ -270,6 +305,8 @@ def load_bank(path: Path | str) -> QuizBank:
             answer=float(q["answer"]) if "answer" in q else None,
             tolerance=float(q["tolerance"]) if "tolerance" in q else None,
             explanation=q.get("explanation", ""),
+            measured=tuple(q.get("measured", ())),
+            hypothetical=q.get("hypothetical", False),
         )
         for q in data["questions"]
     )
