@@ -10,12 +10,17 @@ at 2 labels per class there (whose folds train on exactly 1 image per class), an
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import TypeVar
 
 import numpy as np
 import torch
 from sklearn.model_selection import StratifiedKFold
+
+from course_utils.paths import DATA_DIR
+
+RECORDED_DIR = DATA_DIR / "validated"  # settings chosen on validation by the scripts bench/validate_*.py
 
 Setting = TypeVar("Setting", bound=Hashable)
 
@@ -60,3 +65,16 @@ def choose_setting(grid: Sequence[Setting], score: Callable[[Setting], float]) -
         raise ValueError("choose_setting: the grid of settings is empty")
     scores = {setting: float(score(setting)) for setting in grid}
     return max(grid, key=lambda s: scores[s]), scores
+
+
+def recorded(name: str) -> dict:
+    """The settings `bench/validate_<name>.py` chose on validation and recorded in data/validated/<name>.json."""
+    path = RECORDED_DIR / f"{name}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{path} is missing: the course ships it; restore it with git, or run python bench/validate_{name}.py"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error}): restore it with git, or re-run the script") from None
