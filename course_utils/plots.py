@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from scipy import stats
 
 # Okabe-Ito: distinguishable with every common form of colour blindness.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -62,6 +63,28 @@ def plot_mean_band(ax: plt.Axes, x: Sequence[float], runs: np.ndarray, label: st
     mean = runs.mean(0)
     line = ax.plot(x, mean, "o-", label=label, color=color)[0]
     ax.fill_between(x, runs.min(0), runs.max(0), color=line.get_color(), alpha=0.2)
+
+
+def mean_interval(runs: Sequence[float] | np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of the runs along `axis` and the half-width of its 95% confidence interval (Student's t).
+
+    With a single run the half-width is 0: one draw says nothing about the spread.
+    """
+    runs = np.asarray(runs, dtype=float)
+    n = runs.shape[axis]
+    mean = runs.mean(axis)
+    if n < 2:
+        return mean, np.zeros_like(mean)
+    return mean, stats.t.ppf(0.975, n - 1) * runs.std(axis, ddof=1) / np.sqrt(n)
+
+
+def plot_mean_interval(
+    ax: plt.Axes, x: Sequence[float], runs: np.ndarray, label: str, color: str | None = None
+) -> None:
+    """Mean of several runs (rows of `runs`) as a line, with its 95% confidence interval as a band."""
+    mean, half = mean_interval(runs)
+    line = ax.plot(x, mean, "o-", label=label, color=color)[0]
+    ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.2)
 
 
 _STATE_COLORS = {"frozen": "#BBBBBB", "trains": PALETTE[0], "new": PALETTE[1], "random": "#FFFFFF"}

@@ -39,6 +39,8 @@ def test_strategy_choices(capsys):
     assert ex.check_strategy_choices({k: v.upper() for k, v in right.items()})  # case does not matter
     assert not ex.check_strategy_choices({**right, "a": "fine-tuning"})
     assert "Look again at (a)" in capsys.readouterr().out.splitlines()[-1]
+    assert ex.check_strategy_choices({**right, "c": "fine-tuning"})  # at a lower rate: an expert answer too
+    assert not ex.check_strategy_choices({**right, "c": "feature extraction"})
     assert not ex.check_strategy_choices({**right, "c": "magic"})
     assert "Unknown strategy" in capsys.readouterr().out
     assert not ex.check_strategy_choices({"a": "fine-tuning"})

@@ -179,10 +179,13 @@ def as_indices(value: object, what: str) -> torch.Tensor:
     return t.long().flatten()
 
 
-def check_choices(answers: object, expected: dict[str, str], fits: dict[str, str], kind: str, success: str) -> Verdict:
+def check_choices(
+    answers: object, expected: dict[str, str | tuple[str, ...]], fits: dict[str, str], kind: str, success: str
+) -> Verdict:
     """Shared by the "name the right category for each scenario" exercises.
 
-    `expected` maps scenario keys to categories; `fits` says, per category, when it is the right one.
+    `expected` maps scenario keys to a category, or to a tuple of categories an expert would all accept;
+    `fits` says, per category, when it is the right one.
     """
     if answers is None:
         raise Rejected(NOT_DONE)
@@ -195,7 +198,8 @@ def check_choices(answers: object, expected: dict[str, str], fits: dict[str, str
     unknown = sorted({v for v in given.values() if v not in fits})
     if unknown:
         reject(f"Unknown {kind}(s) {unknown}: use {sorted(fits)}.")
-    wrong = sorted(k for k in expected if given[k] != expected[k])
+    accepted = {k: (v,) if isinstance(v, str) else tuple(v) for k, v in expected.items()}
+    wrong = sorted(k for k in expected if given[k] not in accepted[k])
     if wrong:
         k = wrong[0]
         reject(

@@ -26,10 +26,11 @@ STRATEGY_SCENARIOS = {
     "b": "500 labelled images per class, a target close to the source, and time to train.",
     "c": "100 labelled images per class, and earlier attempts at fine-tuning with a high learning rate were unstable.",
 }
-_STRATEGIES = {"a": "feature extraction", "b": "fine-tuning", "c": "progressive unfreezing"}
+# (c) has two expert answers: progressive unfreezing, or fine-tuning again at a lower learning rate
+_STRATEGIES = {"a": "feature extraction", "b": "fine-tuning", "c": ("progressive unfreezing", "fine-tuning")}
 _STRATEGY_HINTS = {
     "feature extraction": "labels are very few: it trains only the head",
-    "fine-tuning": "there are enough labels for every layer to adapt safely",
+    "fine-tuning": "there are enough labels for every layer to adapt, at a learning rate chosen on validation",
     "progressive unfreezing": "fine-tuning is unstable: it trains the head first and unfreezes blocks one by one",
 }
 
@@ -42,5 +43,6 @@ def check_strategy_choices(answers: dict[str, str]) -> Verdict:
         _STRATEGIES,
         _STRATEGY_HINTS,
         "strategy",
-        "Match the strategy to the amount of data, and reach for progressive unfreezing when fine-tuning is unstable.",
+        "Match the strategy to the amount of data. For (c) both progressive unfreezing and fine-tuning again at a"
+        " lower learning rate (chosen on validation) are what an expert would try; notebook 02 measures both.",
     )
