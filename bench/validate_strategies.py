@@ -145,7 +145,6 @@ def main(argv: list[str] | None = None) -> int:
             "date": date.today().isoformat(),
             "torch": torch.__version__,
             "machine": platform.machine(),
-            "minutes": round((time.perf_counter() - start) / 60, 1),
         },
     }
     if args.quick or args.arms != list(GRID):
