@@ -19,7 +19,6 @@ import argparse
 import json
 import platform
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
@@ -94,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
     data = digits.handwritten_digits("wild")
     sizes, draws = ([5], 1) if args.quick else (SIZES, DRAWS)
     chosen, scores = {}, {}
-    start = time.perf_counter()
     jobs = [(arm, k) for arm in args.arms for k in sizes]
     partials = sorted(args.out.parent.glob(args.out.stem + ".partial*.json"))  # an interrupted run resumes
     done = {} if args.quick else merged_scores(partials)
