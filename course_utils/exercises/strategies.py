@@ -43,6 +43,5 @@ def check_strategy_choices(answers: dict[str, str]) -> Verdict:
         _STRATEGIES,
         _STRATEGY_HINTS,
         "strategy",
-        "Match the strategy to the amount of data. For (c) both progressive unfreezing and fine-tuning again at a"
-        " lower learning rate (chosen on validation) are what an expert would try; notebook 02 measures both.",
+        "Match the strategy to the amount of data, and reach for progressive unfreezing when fine-tuning is unstable.",
     )
