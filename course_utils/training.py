@@ -87,6 +87,7 @@ def fit(
     transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     eval_data: Batch | None = None,
     eval_every: int = 0,
+    eval_first: bool = False,
     seed: int = 0,
     progress: bool = True,
     desc: str = "training",
@@ -97,7 +98,8 @@ def fit(
     or parameter groups from `models.param_groups`. `schedule` is "constant", "step" or "cosine"
     (see `learning_rates.schedule_factor`), after `warmup` steps of linear warm-up. `transform`
     augments each batch before it moves to the model's device. With `eval_data` and
-    `eval_every`, accuracy is recorded along the way and at the end.
+    `eval_every`, accuracy is recorded along the way and at the end; with `eval_first`, also before
+    the first step (as step 0), so a learning curve starts where the initial weights stand.
     """
     schedule_factor(schedule, 0, max(steps, 1), warmup)  # checks the schedule's name and warm-up early
     source = _shuffled_batches(*data, batch_size) if isinstance(data, tuple) else data
@@ -105,6 +107,9 @@ def fit(
     base_lrs = [group["lr"] for group in opt.param_groups]
     g = torch.Generator().manual_seed(seed)
     history, device = History(), device_of(model)
+    if eval_data is not None and eval_first:
+        history.eval_step.append(0)
+        history.eval_acc.append(evaluate(model, *eval_data))
     model.train()
     for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
         factor = schedule_factor(schedule, step, steps, warmup)

@@ -142,7 +142,7 @@ def test_transfer_never_raises_when_the_returned_model_is_broken(capsys, wrong):
 
 # --- 01.2 transfer types --------------------------------------------------------------------------
 
-RIGHT_TYPES = {"a": "inductive", "b": "transductive", "c": "self-supervised", "d": "unsupervised"}
+RIGHT_TYPES = {"a": "inductive", "b": "transductive", "c": "inductive", "d": "unsupervised"}  # Pan & Yang (2010)
 
 
 def test_transfer_types_accepts_right_answers(capsys):
@@ -161,9 +161,12 @@ def test_scenarios_are_the_ones_checked():
         ({**RIGHT_TYPES, "b": "inductive"}, "1 of 4 wrong. Look again at (b)"),
         ({**RIGHT_TYPES, "a": "transductive", "b": "inductive"}, "2 of 4 wrong"),
         ({"a": "unsupervised", "b": "self-supervised", "c": "transductive", "d": "inductive"}, "4 of 4 wrong"),
+        ({**RIGHT_TYPES, "c": "self-supervised"}, "not one of the three settings"),
+        ({**RIGHT_TYPES, "d": "inductive"}, "the target has some labels"),
         ({k: v for k, v in RIGHT_TYPES.items() if k != "d"}, "Answer every scenario"),
         ({**RIGHT_TYPES, "e": "inductive"}, "Answer every scenario"),
         ({**RIGHT_TYPES, "c": "self supervised"}, "Unknown type"),
+        ({**RIGHT_TYPES, "c": "supervised"}, "Unknown type"),
         ({**RIGHT_TYPES, "c": None}, "Unknown type"),
         ({**RIGHT_TYPES, "c": 3}, "Unknown type"),
         (["inductive", "transductive", "self-supervised", "unsupervised"], "Answer with a dict"),

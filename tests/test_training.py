@@ -42,6 +42,20 @@ def test_fit_learns_a_separable_problem(two_blobs):
     assert not net.training  # fit leaves the model ready for evaluation
 
 
+def test_fit_can_evaluate_before_the_first_step(two_blobs):
+    X, y = two_blobs
+    untrained = training.evaluate(tiny_net(), X, y)
+    plain_net, first_net = tiny_net(), tiny_net()
+    kwargs = {"steps": 8, "batch_size": 16, "lr": 1e-2, "eval_data": (X, y), "eval_every": 4, "progress": False}
+    plain = training.fit(plain_net, (X, y), **kwargs)
+    first = training.fit(first_net, (X, y), eval_first=True, **kwargs)
+    assert plain.eval_step == [4, 8] and first.eval_step == [0, 4, 8]
+    assert first.eval_acc[0] == untrained  # step 0: the initial weights, before any update
+    assert first.eval_acc[1:] == plain.eval_acc and first.loss == plain.loss  # training itself is unchanged
+    assert all(torch.equal(v, first_net.state_dict()[k]) for k, v in plain_net.state_dict().items())
+    assert training.fit(tiny_net(), (X, y), steps=2, eval_first=True, progress=False).eval_step == []
+
+
 def test_fit_with_a_batch_source_and_transform(two_blobs):
     X, y = two_blobs
     calls = []

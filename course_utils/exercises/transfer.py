@@ -72,24 +72,35 @@ def check_transfer(transfer: Callable[[GlyphNet, int], GlyphNet]) -> Verdict:
 
 
 TRANSFER_TYPE_SCENARIOS = {
-    "a": "A model pre-trained to recognise letters is fine-tuned to recognise digits.",
-    "b": "A digit classifier trained on printed digits is adapted to handwritten digits, which have no labels.",
-    "c": "An encoder learns by predicting how each unlabelled image was rotated; its features are then reused.",
-    "d": "Features learned from unlabelled letters are used to group unlabelled handwritten digits into clusters.",
+    "a": "A letter classifier is fine-tuned on 5 labelled handwritten digits per class.",
+    "b": "A classifier of labelled printed digits is adapted to handwritten digits, which have no labels.",
+    "c": "An encoder pre-trained to predict how unlabelled letters were rotated is fine-tuned on 5 labelled "
+    "handwritten digits per class.",
+    "d": "The same rotation encoder is used to group unlabelled handwritten digits into 10 clusters.",
 }
-_TRANSFER_TYPES = {"a": "inductive", "b": "transductive", "c": "self-supervised", "d": "unsupervised"}
+# The settings of Pan & Yang (2010), named by where the labels are. Self-supervised learning is a way to pre-train,
+# not a setting: (c) and (d) share one self-supervised encoder and differ in the target's labels.
+_TRANSFER_TYPES = {"a": "inductive", "b": "transductive", "c": "inductive", "d": "unsupervised"}
 _TYPE_HINTS = {
-    "inductive": "the source and target *tasks* differ (and the target has labels)",
-    "transductive": "the task is the same, only the domain (the data distribution) changes",
-    "self-supervised": "the labels are made from the data itself by a pretext task",
-    "unsupervised": "no labels are used on either side: the target task itself is unsupervised",
+    "inductive": "the target task differs from the source task and the target has some labels "
+    "(whether or not the source had any)",
+    "transductive": "the task stays the same, only the domain changes, and labels exist on the source side only",
+    "unsupervised": "no labels exist on either side and the target task itself is unsupervised, such as clustering",
+    "self-supervised": "naming how an encoder was pre-trained (a pretext task makes labels from the data); "
+    "that is not one of the three settings, which ask where the labels are: look at the target side",
 }
 
 
 @checker("Answer with a dict like {'a': 'inductive', ...}, one type per scenario.")
 def check_transfer_types(answers: dict[str, str]) -> Verdict:
-    """Exercise 01.2: name the type of transfer of each scenario in TRANSFER_TYPE_SCENARIOS."""
-    return check_choices(answers, _TRANSFER_TYPES, _TYPE_HINTS, "type", "All four types named.")
+    """Exercise 01.2: name the transfer setting (Pan & Yang 2010) of each scenario in TRANSFER_TYPE_SCENARIOS."""
+    return check_choices(
+        answers,
+        _TRANSFER_TYPES,
+        _TYPE_HINTS,
+        "type",
+        "All four named. (c) is self-taught learning, the inductive case whose source has no labels.",
+    )
 
 
 @checker("Return one number: the mean pre-trained accuracy minus the mean scratch accuracy.")
