@@ -23,7 +23,18 @@ class ClaimFailed(AssertionError):
     """A lesson's claim did not hold for this run."""
 
 
-def claim(statement: str, value: float, bound: float, *, above: bool = True) -> float:
+class Margin(float):
+    """A claim's margin: a plain number that a notebook cell does not echo.
+
+    A claim is usually a cell's last line; its margin shows where the lesson prints it
+    (``print(f"{lead:+.2f}")``), not as an unrounded number under the cell.
+    """
+
+    def _ipython_display_(self) -> None:
+        """Show nothing when a cell ends with a claim."""
+
+
+def claim(statement: str, value: float, bound: float, *, above: bool = True) -> Margin:
     """Assert that `value` is above `bound` (below it with ``above=False``); return the margin.
 
     The margin is ``value - bound`` (``bound - value`` with ``above=False``), in the claim's own units: for
@@ -40,7 +51,7 @@ def claim(statement: str, value: float, bound: float, *, above: bool = True) -> 
     if not margin > 0 or math.isnan(margin):
         side = "above" if above else "below"
         raise ClaimFailed(f"{statement}: {value:.4g} should be {side} {bound:.4g}, and is not")
-    return margin
+    return Margin(margin)
 
 
 def _record(statement: str, value: float, bound: float, above: bool, margin: float) -> None:

@@ -11,6 +11,7 @@ import math
 import sys
 from pathlib import Path
 
+import nbclient
 import nbformat
 import pytest
 
@@ -42,6 +43,18 @@ def log(tmp_path, monkeypatch) -> Path:
 def test_a_claim_that_holds_returns_its_margin(monkeypatch):
     monkeypatch.delenv(CLAIMS_LOG, raising=False)
     assert claim("fine-tuning beats feature extraction", 0.80, 0.75) == pytest.approx(0.05)
+
+
+def test_a_cell_that_ends_with_a_claim_shows_no_unrounded_margin():
+    """nbval compares every output: a cell ending in a claim must not echo its float, yet a print shows it."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell('from course_utils.claims import claim\nclaim("a beats b", 0.9, 0.8123456)'),
+        nbformat.v4.new_code_cell('lead = claim("a beats b", 0.9, 0.8)\nprint(f"{lead:+.2f}", lead + 1 > 1)\nlead'),
+    ]
+    nbclient.NotebookClient(nb, kernel_name="python3", timeout=60).execute()
+    assert nb.cells[0].outputs == []
+    assert [output.get("text") for output in nb.cells[1].outputs] == ["+0.10 True\n"]
 
 
 def test_a_claim_that_fails_raises_with_the_statement_and_both_numbers(monkeypatch):
