@@ -4,8 +4,8 @@
     python bench/validate_strategies.py --quick    # a smoke run: one size, one draw, written nowhere
 
 The task is the course's: wild handwritten digits, GlyphNet pre-trained on printed letters, 80 steps of batch 64
-with a cosine schedule for every arm (`course_utils.strategies`). For every arm and size, a few labelled subsets are
-drawn (seeds far from the notebooks' own draws), each is split into stratified folds carved from its labelled
+with a cosine schedule for every arm (`course_utils.strategies`). For every arm and size, three labelled subsets
+are drawn (seeds far from the notebooks' own draws), each is split into stratified folds carved from its labelled
 rows (`course_utils.validation`), and every rate of the arm's grid is trained on the other folds and scored on the
 held-out one. The rate with the best mean validation accuracy is recorded. The test set is never read.
 With 1 label per class no fold can hold a class out, so the rate chosen at 2 labels per class (whose folds
@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +32,12 @@ from course_utils import checkpoints, digits, strategies, training, validation  
 SIZES = [2, 5, 10, 20, None]  # labels per class; 1 takes the choice made at 2
 GRID = {
     "feature extraction": [1e-3, 3e-3, 1e-2, 3e-2, 1e-1],
-    "fine-tuning": [3e-4, 1e-3, 3e-3, 1e-2],
-    "progressive unfreezing": [3e-4, 1e-3, 3e-3, 1e-2],
-    "scratch": [1e-3, 3e-3, 1e-2],
+    "fine-tuning": [3e-4, 1e-3, 3e-3, 1e-2, 3e-2],
+    "progressive unfreezing": [3e-4, 1e-3, 3e-3, 1e-2, 3e-2],
+    "scratch": [1e-3, 3e-3, 1e-2, 3e-2, 1e-1],
 }
 STEPS = 80
-DRAWS = 1  # labelled subsets per size (each split into up to MAX_FOLDS folds)
+DRAWS = 3  # labelled subsets per size (each split into up to MAX_FOLDS folds); a rate's score is their mean
 MAX_FOLDS = 3
 SEED_BASE = 500_000  # the notebooks draw their subsets with seeds 1000 * SEED + draw
 
@@ -48,27 +46,30 @@ def key(per_class: int | None) -> str:
     return "all" if per_class is None else str(per_class)
 
 
-def validation_score(arm: str, lr: float, pretrained, data, per_class: int | None, draws: int) -> float:
-    """Mean validation accuracy of `arm` at rate `lr` over `draws` subsets and their folds."""
-    scores = []
-    for draw in range(draws):
-        seed = SEED_BASE + 1000 * (per_class or 0) + draw
-        idx = digits.labelled_subset(data.y_train, per_class, seed=seed)
+def draw_score(arm: str, lr: float, pretrained, data, per_class: int | None, draw: int) -> float:
+    """Validation accuracy of `arm` at rate `lr` on labelled subset `draw`, averaged over its folds."""
+    seed = SEED_BASE + 1000 * (per_class or 0) + draw
+    idx = digits.labelled_subset(data.y_train, per_class, seed=seed)
 
-        def fold_score(train_rows, val_rows, seed=seed):
-            net = strategies.train_arm(
-                arm, pretrained, data.X_train[train_rows], data.y_train[train_rows], lr=lr, steps=STEPS, seed=seed
-            )
-            return training.evaluate(net, data.X_train[val_rows], data.y_train[val_rows])
+    def fold_score(train_rows, val_rows):
+        net = strategies.train_arm(
+            arm, pretrained, data.X_train[train_rows], data.y_train[train_rows], lr=lr, steps=STEPS, seed=seed
+        )
+        return training.evaluate(net, data.X_train[val_rows], data.y_train[val_rows])
 
-        folds = validation.validation_folds(idx, data.y_train, max_folds=MAX_FOLDS, seed=seed)
-        scores.append(validation.cross_validate(fold_score, folds))
-    return float(np.mean(scores))
+    folds = validation.validation_folds(idx, data.y_train, max_folds=MAX_FOLDS, seed=seed)
+    return validation.cross_validate(fold_score, folds)
 
 
-def merged_scores(paths: list[Path]) -> dict:
-    """Validation scores kept by earlier (or parallel) runs: {arm: {size: {rate: score}}}."""
+def merged_scores(paths: list[Path], recorded: Path) -> dict:
+    """Per-draw validation scores kept by the recorded file and by earlier (or parallel) runs.
+
+    {arm: {size: {rate: [score of draw 0, draw 1, ...]}}}: a grid that grows (a new rate, another draw) then costs
+    only the new runs.
+    """
     merged: dict = {}
+    if recorded.exists():
+        merged = json.loads(recorded.read_text()).get("validation_accuracy_per_draw", {})
     for path in paths:
         for arm, by_size in json.loads(path.read_text()).items():
             for size, by_rate in by_size.items():
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen, scores = {}, {}
     jobs = [(arm, k) for arm in args.arms for k in sizes]
     partials = sorted(args.out.parent.glob(args.out.stem + ".partial*.json"))  # an interrupted run resumes
-    done = {} if args.quick else merged_scores(partials)
+    done = {} if args.quick else merged_scores(partials, args.out)
     partial = args.out.with_suffix(
         ".partial.json"
         if args.arms == list(GRID)
@@ -105,12 +106,13 @@ def main(argv: list[str] | None = None) -> int:
         cached = done.get(arm, {}).get(key(k), {})
 
         def score(lr: float, arm: str = arm, k: int | None = k, cached: dict = cached) -> float:
-            if f"{lr:g}" not in cached:
-                cached[f"{lr:g}"] = validation_score(arm, lr, pretrained, data, k, draws)
+            per_draw = cached.setdefault(f"{lr:g}", [])
+            while len(per_draw) < draws:
+                per_draw.append(round(draw_score(arm, lr, pretrained, data, k, len(per_draw)), 4))
                 done.setdefault(arm, {})[key(k)] = cached
                 if not args.quick:
                     partial.write_text(json.dumps(done, indent=1))
-            return cached[f"{lr:g}"]
+            return float(np.mean(per_draw[:draws]))
 
         best, grid_scores = validation.choose_setting(GRID[arm], score)
         chosen.setdefault(arm, {})[key(k)] = best
@@ -139,17 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         "grid": {arm: list(g) for arm, g in GRID.items()},
         "chosen": chosen,
         "validation_accuracy": scores,
-        "recorded": {
-            "date": date.today().isoformat(),
-            "torch": torch.__version__,
-            "machine": platform.machine(),
-        },
+        "validation_accuracy_per_draw": {arm: {k: done[arm][k] for k in by_size} for arm, by_size in scores.items()},
     }
     if args.quick or args.arms != list(GRID):
         print(json.dumps(chosen, indent=1))
         return 0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    validation.write_record(args.out, record)
     for path in {*partials, partial}:
         path.unlink(missing_ok=True)
     print(f"wrote {args.out.relative_to(ROOT)}")

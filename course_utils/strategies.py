@@ -36,19 +36,26 @@ def train_progressive(
     lr: float,
     seed: int,
     stages: Sequence[str | None] = PROGRESSIVE,
+    backbone_scale: float = 1.0,
 ) -> list[float]:
     """Train with one cosine schedule; stage s freezes the blocks up to ``stages[s]`` (None: nothing). The losses.
 
     ``stages=(None,)`` never freezes anything, which is plain fine-tuning with the same batches and schedule.
+    ``backbone_scale`` multiplies the blocks' rate (the head keeps ``lr``): a lower rate for the pre-trained layers.
     """
+    if not backbone_scale > 0:
+        raise ValueError(f"train_progressive: backbone_scale must be positive, not {backbone_scale!r}")
     device = models.device_of(net)
-    opt = torch.optim.AdamW(net.parameters(), lr=lr)
+    blocks = [p for name, p in net.named_parameters() if name.split(".")[0] in models.BLOCKS]
+    rest = [p for name, p in net.named_parameters() if name.split(".")[0] not in models.BLOCKS]
+    groups = [{"params": blocks, "scale": backbone_scale}, {"params": rest, "scale": 1.0}]
+    opt = torch.optim.AdamW(groups, lr=lr, weight_decay=0.0)  # as training.fit: no weight decay
     g = torch.Generator().manual_seed(seed)
     batch, order, losses = min(64, len(X)), torch.empty(0, dtype=torch.long), []
     for step in range(steps):
         models.freeze_up_to(net, stages[step * len(stages) // steps]).train()  # one more block per stage
         for group in opt.param_groups:
-            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+            group["lr"] = group["scale"] * lr * 0.5 * (1 + math.cos(math.pi * step / steps))
         if len(order) < batch:  # a new epoch: reshuffle
             order = torch.randperm(len(X), generator=g)
         rows, order = order[:batch], order[batch:]
@@ -72,10 +79,12 @@ def train_arm(
     steps: int,
     seed: int,
     num_classes: int = 10,
+    cache: bool = True,
 ) -> models.GlyphNet:
     """A classifier of images trained by `arm` (one of `ARMS`) on (X, y); `pretrained` is copied, never changed.
 
-    Feature extraction trains the head on cached features, then puts it on a copy of the frozen backbone.
+    Feature extraction trains the head on features computed once, then puts it on a copy of the frozen backbone;
+    ``cache=False`` computes them afresh even when the same images were seen before (to time a whole run).
     """
     if arm not in ARMS:
         raise ValueError(f"Unknown arm {arm!r}: choose one of {', '.join(ARMS)}.")
@@ -87,7 +96,7 @@ def train_arm(
         return net
     net = models.new_head(copy.deepcopy(pretrained), num_classes, seed=seed)
     if arm == "feature extraction":
-        features = training.extract_features(pretrained, X)
+        features = training.extract_features(pretrained, X, cache=cache)
         head: nn.Linear = net.head
         training.fit(head, (features, y), steps=steps, lr=lr, schedule="cosine", seed=seed, progress=False)
         return models.freeze_up_to(net, "block4").eval()

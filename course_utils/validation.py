@@ -1,8 +1,8 @@
 """Choosing settings on validation: folds carved from the labelled training rows, never from the test set.
 
 With 1-5 labels per class there is no room for a separate validation set, so the labelled rows are split into
-stratified folds (with 2 labels per class: 2 folds of 1 per class; with 5: 5 folds, i.e. leave one image of
-each class out). Each candidate setting is trained on the other folds and scored on the held-out one, and the
+stratified folds (at most `max_folds`, and never more than the labels of the rarest class: with 2 labels per
+class, 2 folds of 1 per class; with 5 and ``max_folds=3``, 3 folds). Each candidate setting is trained on the other folds and scored on the held-out one, and the
 setting with the best mean score wins. The test set then reports the chosen setting's number once.
 With 1 label per class no fold can hold a class out and still train on it: a lesson uses the setting chosen
 at 2 labels per class there (whose folds train on exactly 1 image per class), and says so.
@@ -11,7 +11,10 @@ at 2 labels per class there (whose folds train on exactly 1 image per class), an
 from __future__ import annotations
 
 import json
+import platform
 from collections.abc import Callable, Hashable, Iterable, Sequence
+from datetime import date
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -78,3 +81,18 @@ def recorded(name: str) -> dict:
         ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is not valid JSON ({error}): restore it with git, or re-run the script") from None
+
+
+def write_record(path: Path, record: dict, minutes: float | None = None) -> None:
+    """Write a `bench/validate_*.py` script's choices to `path`, stamped with the date, torch and the machine."""
+    record = {
+        **record,
+        "recorded": {
+            "date": date.today().isoformat(),
+            "torch": torch.__version__,
+            "machine": platform.machine(),
+            **({} if minutes is None else {"minutes": round(minutes, 1)}),
+        },
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")

@@ -440,3 +440,8 @@ def test_an_outer_timer_due_first_is_left_alone_and_the_tracer_stops_the_code(ca
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("check", [ex.check_transfer_types, ex.check_strategy_choices], ids=lambda c: c.__name__)
+def test_an_unanswered_choice_exercise_asks_for_the_answers_not_for_code(capsys, check):
+    assert one_line(check(None), capsys) == core.NOT_ANSWERED

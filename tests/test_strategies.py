@@ -55,6 +55,22 @@ def test_progressive_unfreezing_keeps_the_lower_blocks_frozen_in_its_first_stage
     assert all(p.requires_grad for p in net.parameters())  # unfrozen again at the end
 
 
+def test_backbone_scale_lowers_the_blocks_rate_only(pretrained, toy):
+    def drift_and_head(scale: float) -> tuple[float, torch.Tensor]:
+        net = models.new_head(copy.deepcopy(pretrained), 4, seed=0)
+        strategies.train_progressive(net, *toy, steps=1, lr=1e-2, seed=0, stages=(None,), backbone_scale=scale)
+        moved = sum((net.state_dict()[k] - v).abs().sum().item() for k, v in pretrained.state_dict().items()
+                    if k.startswith("block") and "running" not in k and "num_batches" not in k)
+        return moved, net.head.weight.detach()
+
+    full, head_full = drift_and_head(1.0)
+    tenth, head_tenth = drift_and_head(0.1)
+    assert tenth == pytest.approx(full / 10, rel=1e-3)  # AdamW's first step is lr * sign-like: it scales exactly
+    assert torch.allclose(head_full, head_tenth)  # the head's first step does not depend on the blocks' rate
+    with pytest.raises(ValueError, match="backbone_scale must be positive"):
+        strategies.train_progressive(copy.deepcopy(pretrained), *toy, steps=1, lr=1e-2, seed=0, backbone_scale=0)
+
+
 def test_an_unknown_arm_is_named(pretrained, toy):
     with pytest.raises(ValueError, match="Unknown arm 'linear probe'"):
         strategies.train_arm("linear probe", pretrained, *toy, lr=1e-2, steps=1, seed=0)

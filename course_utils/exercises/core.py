@@ -19,6 +19,7 @@ import torch
 from course_utils.exercises.time_limit import TimeLimitExceeded, call_with_time_limit
 
 NOT_DONE = "⏳ Not done yet: replace `raise NotImplementedError` with your code, run the cell again."
+NOT_ANSWERED = "⏳ Not done yet: replace `None` with your answers, run the cell again."
 TIME_LIMIT_S = 30  # seconds the learner's code may run in one call before it is stopped
 
 
@@ -188,7 +189,7 @@ def check_choices(
     `fits` says, per category, when it is the right one.
     """
     if answers is None:
-        raise Rejected(NOT_DONE)
+        raise Rejected(NOT_ANSWERED)
     example = next(iter(fits))
     if not isinstance(answers, dict):
         reject(f"Answer with a dict like {{'a': '{example}', ...}} (got {type(answers).__name__}).")
