@@ -118,6 +118,23 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
+@torch.no_grad()
+def relative_drift(model: nn.Module, reference: nn.Module, prefix: str = "block") -> float:
+    """How far `model`'s pre-trained blocks moved from `reference`: ‖w - w0‖ / ‖w0‖ over their parameters.
+
+    Only parameters whose names start with `prefix` count (the new head has no reference), and BatchNorm's running
+    statistics are buffers, not parameters, so they are left out.
+    """
+    start = dict(reference.named_parameters())
+    now = {name: p for name, p in model.named_parameters() if name.startswith(prefix)}
+    missing = sorted(set(now) - set(start))
+    if not now or missing:
+        raise ValueError(f"relative_drift: the reference lacks {missing or 'every ' + prefix + ' parameter'}")
+    moved = sum(((p - start[name].to(p.device)) ** 2).sum() for name, p in now.items())
+    size = sum((start[name].to(p.device) ** 2).sum() for name, p in now.items())
+    return float(torch.sqrt(moved / size))
+
+
 def new_head(model: GlyphNet, num_classes: int, seed: int = 0) -> GlyphNet:
     """Replace the classifier with a fresh one for a new task, on the model's device; the backbone is kept."""
     with seeded(seed):  # drawn on the CPU, so the new head is the same on every device

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -182,3 +184,16 @@ def test_verbs_need_a_head():
         models.freeze_up_to(net, "0")
     with pytest.raises(ValueError, match="no `head`"):
         models.discriminative_lrs(net, 1e-3)
+
+
+def test_relative_drift_is_the_blocks_distance_over_their_size_and_ignores_the_head():
+    reference = models.GlyphNet(num_classes=5, seed=0)
+    moved = models.new_head(copy.deepcopy(reference), 3, seed=1)  # a new head has no reference: not counted
+    assert models.relative_drift(moved, reference) == 0.0
+    with torch.no_grad():
+        for name, p in moved.named_parameters():
+            if name.startswith("block"):
+                p.mul_(1.5)  # every block parameter moves by half its own size
+    assert models.relative_drift(moved, reference) == pytest.approx(0.5, rel=1e-5)
+    with pytest.raises(ValueError, match="reference lacks"):
+        models.relative_drift(moved, torch.nn.Linear(2, 2))

@@ -59,8 +59,11 @@ def test_backbone_scale_lowers_the_blocks_rate_only(pretrained, toy):
     def drift_and_head(scale: float) -> tuple[float, torch.Tensor]:
         net = models.new_head(copy.deepcopy(pretrained), 4, seed=0)
         strategies.train_progressive(net, *toy, steps=1, lr=1e-2, seed=0, stages=(None,), backbone_scale=scale)
-        moved = sum((net.state_dict()[k] - v).abs().sum().item() for k, v in pretrained.state_dict().items()
-                    if k.startswith("block") and "running" not in k and "num_batches" not in k)
+        moved = sum(
+            (net.state_dict()[k] - v).abs().sum().item()
+            for k, v in pretrained.state_dict().items()
+            if k.startswith("block") and "running" not in k and "num_batches" not in k
+        )
         return moved, net.head.weight.detach()
 
     full, head_full = drift_and_head(1.0)

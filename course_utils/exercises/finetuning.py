@@ -77,7 +77,9 @@ def check_param_groups(make_groups: Callable[[GlyphNet, float, float], list[dict
         if problem:
             frozen_note = f", blocks frozen up to {frozen}" if frozen else ""
             return verdict(False, f"{problem} (case head_lr={head_lr:g}, factor={factor:g}{frozen_note})")
-    return verdict(True, "The head learns fastest and block1 barely moves: that is a differential learning rate.")
+    return verdict(
+        True, "The head gets the largest rate and each block below a smaller one: differential learning rates."
+    )
 
 
 @checker("Return one number: the learning rate at `step`.")
@@ -104,5 +106,5 @@ def check_cosine_schedule(cosine_lr: Callable[[int, int, float, int], float]) ->
                 )
     return verdict(
         True,
-        "Warm-up protects the pre-trained weights from the first noisy steps; the cosine lets the last steps settle.",
+        "Warm-up keeps the first steps small while the head is still random; the cosine lets the last steps settle.",
     )

@@ -24,14 +24,19 @@ def check_trainable_fraction(trainable_fraction: Callable[[torch.nn.Module], flo
 STRATEGY_SCENARIOS = {
     "a": "3 labelled images per class, a target close to the source, and a laptop.",
     "b": "500 labelled images per class, a target close to the source, and time to train.",
-    "c": "100 labelled images per class, and earlier attempts at fine-tuning with a high learning rate were unstable.",
+    "c": (
+        "100 labelled images per class; fine-tuning at a high learning rate ended below feature extraction, its"
+        " backbone far from the pre-trained weights."
+    ),
 }
-# (c) has two expert answers: progressive unfreezing, or fine-tuning again at a lower learning rate
-_STRATEGIES = {"a": "feature extraction", "b": "fine-tuning", "c": ("progressive unfreezing", "fine-tuning")}
+# (c) has two expert answers: fine-tuning again at a lower learning rate, or progressive unfreezing
+_STRATEGIES = {"a": "feature extraction", "b": "fine-tuning", "c": ("fine-tuning", "progressive unfreezing")}
 _STRATEGY_HINTS = {
     "feature extraction": "labels are very few: it trains only the head",
     "fine-tuning": "there are enough labels for every layer to adapt, at a learning rate chosen on validation",
-    "progressive unfreezing": "fine-tuning is unstable: it trains the head first and unfreezes blocks one by one",
+    "progressive unfreezing": (
+        "the rate is too high for the pre-trained layers: it trains the head first and unfreezes blocks one by one"
+    ),
 }
 
 
@@ -43,5 +48,6 @@ def check_strategy_choices(answers: dict[str, str]) -> Verdict:
         _STRATEGIES,
         _STRATEGY_HINTS,
         "strategy",
-        "Match the strategy to the amount of data, and reach for progressive unfreezing when fine-tuning is unstable.",
+        "Match the strategy to the amount of data. For (c), fine-tune again at a lower rate chosen on validation (in"
+        " notebook 02 that ended highest); progressive unfreezing also protects the backbone from a rate too high.",
     )
