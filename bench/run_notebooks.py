@@ -405,13 +405,14 @@ def margins_report(margins: Margins, seeds: list[int | None]) -> str:
             thin_claims += thin(_smallest(rows))
             lines.append("  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True)) + "  " + statement)
     total = sum(map(len, margins.values()))
-    where = "" if one else " on some seed"
     if thin_claims:
+        where = "" if one else " on some seed"
         lines += [
             "",
             f"{thin_claims} of {total} claims hold by less than {MARGIN_WANTED}{where}.",
         ]
     else:
+        where = "" if one else " on every seed"
         lines += ["", f"All {total} claims hold by at least {MARGIN_WANTED}{where}."]
     return "\n".join(lines)
 

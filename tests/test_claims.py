@@ -220,7 +220,11 @@ def test_margins_report_lists_every_claim_with_its_margin_per_seed(bench):
     b_line = next(line for line in lines if line.endswith("b is thin"))
     assert "+0.050" in a_line and "+0.040" in a_line and "!" not in a_line
     assert "+0.010 !" in b_line and " - " in b_line
-    assert "1 of 2 claims" in lines[-1] and "0.02" in lines[-1]
+    assert "1 of 2 claims" in lines[-1] and "0.02" in lines[-1] and "on some seed" in lines[-1]
+    solid = bench.margins_report(
+        bench.claim_margins(runs_of(bench, {0: [row("a", 0.05)], 1: [row("a", 0.04)]})), [0, 1]
+    )
+    assert solid.splitlines()[-1] == "All 1 claims hold by at least 0.02 on every seed."
 
 
 def test_a_single_seed_report_shows_value_and_bound(bench):
