@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import adaptation
+from course_utils import adaptation, training
 from course_utils import exercises as ex
+from course_utils.glyphs import printed_digits
 
 
 def test_source_digits_are_small_labelled_and_seeded():
@@ -96,3 +97,72 @@ def test_pseudo_label_checker(capsys):
     assert not ex.check_pseudo_label_selection(lambda p, t, k: (torch.arange(3), torch.zeros(3)))
     assert not ex.check_pseudo_label_selection(lambda p, t, k: [1, 2])
     assert "pair" in capsys.readouterr().out
+
+
+def _tiny_domains(n: int = 48):
+    X_source, y_source = adaptation.source_digits(n, seed=0)
+    X_target = torch.rand(n, 1, adaptation.SIZE, adaptation.SIZE, generator=torch.Generator().manual_seed(1))
+    return (X_source, y_source), X_target
+
+
+def test_train_dann_at_weight_zero_learns_nothing_from_the_target_images():
+    source, X_target = _tiny_domains()
+    nets = [adaptation.small_cnn(seed=0) for _ in range(3)]
+    logs = [
+        adaptation.train_dann(nets[0], source, X_target, steps=4, weight=0.0, batch_size=8, progress=False),
+        adaptation.train_dann(nets[1], source, X_target.flip(0) * 2, steps=4, weight=0.0, batch_size=8, progress=False),
+        adaptation.train_dann(nets[2], source, X_target, steps=4, weight=1.0, batch_size=8, progress=False),
+    ]
+    assert all(len(log["task_loss"]) == len(log["domain_acc"]) == 4 for log in logs)
+    assert logs[0]["lambda"][0] == 0.0 and not nets[0].training
+    weights = [
+        {k: v for k, v in net.state_dict().items() if "running" not in k and "num_batches" not in k} for net in nets
+    ]
+    assert all(torch.equal(v, weights[1][k]) for k, v in weights[0].items()), "weight 0: target images change no weight"
+    assert not all(torch.equal(v, weights[2][k]) for k, v in weights[0].items()), "weight 1: the adversary acts"
+
+
+def test_per_domain_features_normalise_each_domain_with_its_own_statistics():
+    source, X_target = _tiny_domains()
+    net = adaptation.small_cnn(seed=0).eval()
+    f_source, f_target = adaptation.per_domain_features(net, source[0], X_target)
+    assert f_source.shape == f_target.shape == (48, net.feature_dim)
+    assert torch.allclose(f_target, training.extract_features(adaptation.adabn(net, X_target), X_target))
+    assert not torch.allclose(f_target, training.extract_features(net, X_target))
+
+
+def test_self_train_pseudo_labels_grow_round_by_round_and_stay_balanced():
+    source, X_target = _tiny_domains(64)
+    start = adaptation.small_cnn(seed=0).eval()
+    history = adaptation.self_train(
+        start, source, X_target, threshold=0.0, rounds=2, per_round=2, steps=2, seed=0, progress=False
+    )
+    assert [h["round"] for h in history] == [1, 2]
+    for h in history:
+        assert torch.bincount(h["labels"], minlength=10).max() <= 2 * h["round"]
+        assert not h["model"].training and h["model"] is not start
+    assert len(history[1]["indices"]) >= len(history[0]["indices"])
+
+
+def test_scanned_digits_are_a_labelled_stand_in_target_drawn_like_the_handwritten_ones():
+    X, y = adaptation.scanned_digits(40, seed=2)
+    assert X.shape == (40, 1, adaptation.SIZE, adaptation.SIZE) and y.shape == (40,)
+    assert X.min() >= 0 and X.max() <= 1 and set(y.tolist()) <= set(range(10))
+    X2, y2 = adaptation.scanned_digits(40, seed=2)
+    assert torch.equal(X, X2) and torch.equal(y, y2)
+    scans = adaptation._scan_8x8(printed_digits().images[:20])
+    assert scans.shape == (20, 8, 8) and torch.equal(scans.amax((1, 2)), torch.ones(20))
+    assert torch.equal(scans * 16, (scans * 16).round()), "17 grey levels, like the scanned digits"
+
+
+def test_joint_train_without_the_target_loss_learns_nothing_from_the_target_labels():
+    source, X_target = _tiny_domains()
+    labels = [torch.zeros(48, dtype=torch.long), torch.arange(48) % 10]
+    nets = [adaptation.small_cnn(seed=0) for _ in range(3)]
+    for net, y, w in zip(nets, [labels[0], labels[1], labels[1]], [0.0, 0.0, 1.0], strict=True):
+        adaptation.joint_train(net, source, (X_target, y), steps=3, batch_size=8, target_weight=w)
+    weights = [
+        {k: v for k, v in net.state_dict().items() if "running" not in k and "num_batches" not in k} for net in nets
+    ]
+    assert all(torch.equal(v, weights[1][k]) for k, v in weights[0].items()), "weight 0: labels change no weight"
+    assert not all(torch.equal(v, weights[2][k]) for k, v in weights[1].items()), "weight 1: the labels act"

@@ -47,7 +47,7 @@ def printed(figure: str, outputs: str) -> bool:
 
 # Banks whose notebooks are being reworked to validated measurements; their quoted figures are not yet held to
 # the outputs. Strict: once a bank passes, the test fails until it is taken off this list.
-REWORK_PENDING = {"04"}
+REWORK_PENDING: set[str] = set()
 BANKS = [
     pytest.param(p.stem, marks=pytest.mark.xfail(strict=True, reason="notebook rework pending"))
     if p.stem in REWORK_PENDING
