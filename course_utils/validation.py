@@ -2,8 +2,9 @@
 
 With 1-5 labels per class there is no room for a separate validation set, so the labelled rows are split into
 stratified folds (at most `max_folds`, and never more than the labels of the rarest class: with 2 labels per
-class, 2 folds of 1 per class; with 5 and ``max_folds=3``, 3 folds). Each candidate setting is trained on the other folds and scored on the held-out one, and the
-setting with the best mean score wins. The test set then reports the chosen setting's number once.
+class, 2 folds of 1 per class; with 5 and ``max_folds=3``, 3 folds). Each candidate setting is trained on the
+other folds and scored on the held-out one, and the setting with the best mean score wins. The test set then
+reports the chosen setting's number once.
 With 1 label per class no fold can hold a class out and still train on it: a lesson uses the setting chosen
 at 2 labels per class there (whose folds train on exactly 1 image per class), and says so.
 """
