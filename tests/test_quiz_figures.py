@@ -45,15 +45,7 @@ def printed(figure: str, outputs: str) -> bool:
     return re.search(rf"(?<![\d.]){re.escape(figure)}(?![\d])", outputs) is not None
 
 
-# Banks whose notebooks are being reworked to validated measurements; their quoted figures are not yet held to
-# the outputs. Strict: once a bank passes, the test fails until it is taken off this list.
-REWORK_PENDING: set[str] = set()
-BANKS = [
-    pytest.param(p.stem, marks=pytest.mark.xfail(strict=True, reason="notebook rework pending"))
-    if p.stem in REWORK_PENDING
-    else p.stem
-    for p in sorted(quiz.QUIZ_DIR.glob("[0-9][0-9].yaml"))
-]
+BANKS = [p.stem for p in sorted(quiz.QUIZ_DIR.glob("[0-9][0-9].yaml"))]
 
 
 @pytest.mark.parametrize("number", BANKS)
