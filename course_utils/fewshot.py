@@ -23,6 +23,15 @@ from course_utils.models import device_of
 # Episodes show each letter with the variation GlyphNet was pre-trained under (position, size, tilt, elastic
 # distortion, stroke width, blur, low resolution, clutter): raw pixels then no longer match across renders.
 EPISODE_AUGMENT = aug.GLYPHS
+# Two background alphabets held out of meta-training: their episodes are the validation set on which training
+# budgets and learning rates are chosen (GlyphNet's pre-training did see them; the novel alphabets stay the test).
+VALIDATION_SCRIPTS = ("ARABIC", "GREEK")
+
+
+def meta_split(background: GlyphSet) -> tuple[GlyphSet, GlyphSet]:
+    """The background letters split into (meta-training, validation) sets by alphabet (`VALIDATION_SCRIPTS`)."""
+    train = tuple(sorted(set(background.scripts) - set(VALIDATION_SCRIPTS)))
+    return background.select_scripts(train), background.select_scripts(VALIDATION_SCRIPTS)
 
 
 @dataclass
@@ -116,10 +125,39 @@ def sample_episode(
     )
 
 
+def _support_fonts_first(
+    rows: torch.Tensor, row_fonts: torch.Tensor, shot: int, queries: int, generator: torch.Generator
+) -> torch.Tensor:
+    """`rows` reordered so that the first `shot` come from some fonts and the next `queries` from the others.
+
+    Fonts are taken for the support in a random order until they hold `shot` rows; the rest must hold
+    `queries`. When that cannot be done (a single font, or too few rows), the order is left unchanged.
+    """
+    fonts = torch.unique(row_fonts)
+    fonts = fonts[torch.randperm(len(fonts), generator=generator)]
+    for n in range(1, len(fonts)):
+        in_support = torch.isin(row_fonts, fonts[:n])
+        if int(in_support.sum()) >= shot:
+            if int((~in_support).sum()) < queries:
+                break
+            return torch.cat([rows[in_support][:shot], rows[~in_support][:queries]])
+    return rows
+
+
 def sample_image_episode(
-    X: torch.Tensor, y: torch.Tensor, way: int, shot: int, queries: int, generator: torch.Generator
+    X: torch.Tensor,
+    y: torch.Tensor,
+    way: int,
+    shot: int,
+    queries: int,
+    generator: torch.Generator,
+    fonts: torch.Tensor | None = None,
 ) -> Episode:
-    """An episode from ready-made images (e.g. the handwritten digits): distinct images, no augmentation."""
+    """An episode from ready-made images (e.g. the handwritten digits): distinct images, no augmentation.
+
+    With `fonts` (the font of every image, as `pool_fonts` gives), support and queries of a class come from
+    different fonts whenever the class has enough images in more than one font.
+    """
     labels = torch.unique(y)
     if way > len(labels):
         raise ValueError(f"Asked for {way} classes but the images have only {len(labels)}.")
@@ -130,6 +168,8 @@ def sample_image_episode(
         if len(rows) < shot + queries:
             raise ValueError(f"Class {c} has {len(rows)} images; an episode needs shot + queries = {shot + queries}.")
         rows = rows[torch.randperm(len(rows), generator=generator)]
+        if fonts is not None:
+            rows = _support_fonts_first(rows, fonts[rows], shot, queries, generator)
         support.append(rows[:shot])
         query.append(rows[shot : shot + queries])
     s_idx, q_idx = torch.cat(support), torch.cat(query)
@@ -153,12 +193,26 @@ def glyph_pool(
     episode's images again (see `embed_pool`).
     """
     g = torch.Generator().manual_seed(seed)
+    rows = _pool_rows(glyphs, per_class, g)
+    return aug.augment(glyphs.images[rows], cfg, g), glyphs.labels[rows].clone()
+
+
+def _pool_rows(glyphs: GlyphSet, per_class: int, generator: torch.Generator) -> torch.Tensor:
+    """The glyph set's rows behind a pool: `per_class` per letter, cycling through its fonts in a random order."""
     rows = []
     for c in range(glyphs.num_classes):
         fonts = torch.nonzero(glyphs.labels == c).flatten()
-        rows.append(fonts[torch.randperm(len(fonts), generator=g)][torch.arange(per_class) % len(fonts)])
-    rows = torch.cat(rows)
-    return aug.augment(glyphs.images[rows], cfg, g), glyphs.labels[rows].clone()
+        rows.append(fonts[torch.randperm(len(fonts), generator=generator)][torch.arange(per_class) % len(fonts)])
+    return torch.cat(rows)
+
+
+def pool_fonts(glyphs: GlyphSet, per_class: int, seed: int = 0) -> torch.Tensor:
+    """The font of every image of ``glyph_pool(glyphs, per_class, seed)``, in the same order.
+
+    Pass it to `sample_episodes` as the third element of the source, ``(X, y, fonts)``, to draw support and
+    queries from different fonts.
+    """
+    return glyphs.fonts[_pool_rows(glyphs, per_class, torch.Generator().manual_seed(seed))].clone()
 
 
 def prototypes(embeddings: torch.Tensor, labels: torch.Tensor, way: int) -> torch.Tensor:
@@ -195,21 +249,23 @@ Classifier = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], torch.Ten
 
 
 def sample_episodes(
-    source: GlyphSet | tuple[torch.Tensor, torch.Tensor],
+    source: GlyphSet | tuple[torch.Tensor, ...],
     way: int,
     shot: int,
     count: int,
     queries: int = 5,
     seed: int = 0,
 ) -> list[Episode]:
-    """`count` episodes from a glyph set (rendered and augmented) or from ready-made images ``(X, y)``.
+    """`count` episodes from a glyph set (rendered and augmented) or from ready-made images ``(X, y)``;
+    with ``(X, y, fonts)``, support and queries come from different fonts where a class allows it.
 
     Sample once and evaluate every method on the same episodes: a fairer comparison, and faster.
     """
     g = torch.Generator().manual_seed(seed)
     if isinstance(source, GlyphSet):
         return [sample_episode(source, way, shot, queries, g) for _ in range(count)]
-    return [sample_image_episode(*source, way, shot, queries, g) for _ in range(count)]
+    X, y, *fonts = source
+    return [sample_image_episode(X, y, way, shot, queries, g, *fonts) for _ in range(count)]
 
 
 @torch.no_grad()
@@ -355,14 +411,86 @@ def adapt_head(
     return params
 
 
-def anil_classifier(head: torch.nn.Module, steps: int = 10, alpha: float = 0.5) -> Classifier:
-    """A `Classifier` that adapts a copy of the meta-learned `head` (on its device) to each episode's support set."""
-    from torch.func import functional_call
+def adapt_linear(
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    support: torch.Tensor,
+    support_y: torch.Tensor,
+    steps: int = 10,
+    alpha: float = 0.5,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`adapt_head`'s steps for a linear head, without autograd: the gradient of the mean cross-entropy written
+    out, (softmax - one-hot)ᵀ x / n. The same numbers, fast enough to adapt a head on every test episode."""
+    weight, bias = weight.detach(), bias.detach()
+    onehot = torch.nn.functional.one_hot(support_y, weight.shape[0]).to(support.dtype)
+    for _ in range(steps):
+        err = ((support @ weight.T + bias).softmax(1) - onehot) / len(support)
+        weight, bias = weight - alpha * err.T @ support, bias - alpha * err.sum(0)
+    return weight, bias
+
+
+def anil_classifier(head: torch.nn.Linear, steps: int = 10, alpha: float = 0.5) -> Classifier:
+    """A `Classifier` that adapts a copy of the meta-learned linear `head` (on its device) to each episode's
+    support set with `adapt_linear`; the head itself is left unchanged."""
 
     def classify(support, support_y, query, way):
-        with torch.enable_grad():
-            start = {k: v.detach().requires_grad_() for k, v in head.named_parameters()}
-            params = adapt_head(head, start, support.detach(), support_y, steps, alpha)
-        return functional_call(head, params, (query.to(device_of(head)),)).argmax(1)
+        device = device_of(head)
+        support, support_y, query = (t.detach().to(device) for t in (support, support_y, query))
+        weight, bias = adapt_linear(head.weight, head.bias, support, support_y, steps, alpha)
+        return (query @ weight.T + bias).argmax(1)
 
     return classify
+
+
+def zero_head(dim: int, way: int) -> torch.nn.Linear:
+    """A linear head that starts at zero: before adaptation every class gets the same score."""
+    head = torch.nn.Linear(dim, way)
+    torch.nn.init.zeros_(head.weight)
+    torch.nn.init.zeros_(head.bias)
+    return head
+
+
+def train_anil(
+    body: torch.nn.Module,
+    head: torch.nn.Module,
+    glyphs: GlyphSet,
+    steps: int,
+    way: int = 5,
+    shot: int = 5,
+    queries: int = 10,
+    lr: float = 1e-3,
+    head_lr: float = 1e-2,
+    inner_steps: int = 5,
+    inner_lr: float = 0.5,
+    first_order: bool = True,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[float]:
+    """ANIL (Raghu et al., 2020) meta-training of `body.features` and a starting `head`, on the body's device.
+
+    Each step draws one episode, adapts the head alone to its support set (`adapt_head`), and lowers the
+    adapted head's query loss. First-order: the body learns only through the query embeddings. The losses.
+    """
+    from torch.func import functional_call
+
+    opt = torch.optim.AdamW(
+        [{"params": body.parameters(), "lr": lr}, {"params": head.parameters(), "lr": head_lr}], weight_decay=0.0
+    )
+    g, device, losses = torch.Generator().manual_seed(seed), device_of(body), []
+    body.train()
+    for step in tqdm(range(steps), desc="first-order ANIL", disable=not progress, leave=False):
+        for group, base in zip(opt.param_groups, (lr, head_lr), strict=True):
+            group["lr"] = base * schedule_factor("cosine", step, steps)
+        ep = sample_episode(glyphs, way, shot, queries, g).to(device)
+        emb = body.features(torch.cat([ep.support_x, ep.query_x]))
+        n = len(ep.support_y)
+        adapted = adapt_head(
+            head, dict(head.named_parameters()), emb[:n], ep.support_y, inner_steps, inner_lr, first_order
+        )
+        loss = torch.nn.functional.cross_entropy(functional_call(head, adapted, (emb[n:],)), ep.query_y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    body.eval()
+    return losses

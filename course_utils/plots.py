@@ -113,3 +113,66 @@ def draw_network(states: dict[str, str], title: str = "", ax: plt.Axes | None = 
     ax.axis("off")
     ax.set_title(title, fontsize=10, loc="left")
     return ax
+
+
+def show_episode(
+    ep,
+    predicted: torch.Tensor | None = None,
+    title: str = "",
+    max_shots: int = 5,
+    max_queries: int = 4,
+    scripts: list[str] | None = None,
+) -> plt.Figure:
+    """A few-shot episode (`course_utils.fewshot.Episode`): support images on the left, one row per class, and
+    some queries of each class on the right. With `predicted`, each query is titled with its predicted class:
+    green when right, red when wrong. `scripts` names the script of each of the glyph set's classes."""
+    shots, queries = min(max_shots, ep.shot), min(max_queries, len(ep.query_y) // ep.way)
+    width = shots + 1 + queries
+    fig, axes = plt.subplots(ep.way, width, figsize=(width * 0.75, ep.way * 0.8), squeeze=False)
+    for c in range(ep.way):
+        for j in range(shots):
+            axes[c, j].imshow(ep.support_x[c * ep.shot + j, 0], cmap="gray_r")
+        for j in range(queries):
+            row = c * (len(ep.query_y) // ep.way) + j
+            axes[c, shots + 1 + j].imshow(ep.query_x[row, 0], cmap="gray_r")
+            if predicted is not None:
+                guess = int(predicted[row])
+                color = PALETTE[2] if guess == c else "crimson"
+                axes[c, shots + 1 + j].set_title(f"→ {guess}", fontsize=8, pad=2, color=color)
+        name = f"class {c}" + (f"\n{scripts[ep.classes[c]].title()}" if scripts else "")
+        axes[c, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    for ax in axes.flat:
+        ax.set(xticks=[], yticks=[])
+        ax.spines[:].set_visible(ax.has_data())
+    pad = 12 if predicted is not None else 4
+    axes[0, shots // 2].set_title("support (labelled)", fontsize=9, pad=pad)
+    axes[0, shots + 1 + queries // 2].set_title("queries", fontsize=9, pad=pad)
+    fig.suptitle(title, y=1.0)
+    return fig
+
+
+def plot_loss_curves(
+    ax: plt.Axes,
+    steps: Sequence[float],
+    train_loss: Sequence[float],
+    val_loss: Sequence[float],
+    title: str = "",
+    kept: int | None = None,
+    stopped: int | None = None,
+) -> plt.Axes:
+    """Training and validation loss against the step, on a log scale; mark the kept checkpoint and the stop.
+
+    `kept` is the index of the checkpoint that is kept (a dot on the validation curve), `stopped` the index where
+    early stopping stops (a dashed line); the curves go on past it, to show what stopping avoided.
+    """
+    ax.plot(steps, train_loss, color=PALETTE[0], label="training loss")
+    ax.plot(steps, val_loss, color=PALETTE[1], label="validation loss")
+    if kept is not None:
+        label = "lowest validation loss" if stopped is None else "the weights early stopping keeps"
+        ax.scatter(steps[kept], val_loss[kept], color=PALETTE[1], s=40, zorder=3, label=label)
+    if stopped is not None:
+        label = f"early stopping stops (step {steps[stopped]:g})"
+        ax.axvline(steps[stopped], color="black", ls="--", lw=1, label=label)
+    ax.set(yscale="log", xlabel="training step", ylabel="cross-entropy (log scale)", title=title)
+    ax.legend(fontsize=8)
+    return ax

@@ -1,5 +1,5 @@
-"""Pre-training without labels: contrastive views and NT-Xent (SimCLR), masked-patch reconstruction, and the
-linear-probe protocol that compares encoders on the handwritten digits.
+"""Pre-training without labels: contrastive views and NT-Xent (SimCLR), masked-patch prediction with a mask token,
+a denoising autoencoder, and the linear-probe protocol that compares encoders on the handwritten digits.
 
 Batches, views and masks are drawn on the CPU (the same on every device) and moved to the encoder's device.
 """
@@ -126,8 +126,25 @@ def mask_patches(
     return x * (1 - mask), mask
 
 
+class MaskToken(nn.Module):
+    """MAE's mask token (He et al., 2022) for a convolutional encoder: one learned value fills every hidden pixel.
+
+    A patch blanked to 0 looks exactly like empty background, so the encoder cannot tell "hidden" from "no ink";
+    a learned value marks the hidden patches, as MAE's mask token and the sparse convolutional versions of it do.
+    """
+
+    def __init__(self, init: float = 0.5):
+        super().__init__()
+        self.value = nn.Parameter(torch.tensor(float(init)))
+
+    def forward(self, masked: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """`masked` has its hidden pixels at 0 (`mask_patches`); fill them with the token."""
+        return masked + self.value * mask
+
+
 class Decoder(nn.Module):
-    """From a 128-d feature vector back to a 28x28 image: 7x7x32, then two transposed convolutions."""
+    """From a 128-d feature vector back to a 28x28 image: 7x7x32, then two transposed convolutions. It carries the
+    mask token of masked-patch prediction (unused by the denoising autoencoder)."""
 
     def __init__(self, dim: int = 128, seed: int = 0):
         super().__init__()
@@ -139,9 +156,20 @@ class Decoder(nn.Module):
                 nn.ReLU(inplace=True),
                 nn.ConvTranspose2d(16, 1, 4, stride=2, padding=1),  # 28x28
             )
+        self.token = MaskToken()
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.up(self.fc(features).view(-1, 32, 7, 7)))
+
+
+def _same_device(encoder: GlyphNet, decoder: Decoder) -> torch.device:
+    device = device_of(encoder)
+    if device_of(decoder) != device:
+        raise ValueError(
+            f"The encoder is on {device} but the decoder on {device_of(decoder)}: "
+            "move both to the same device first, e.g. `decoder.to(DEVICE)`."
+        )
+    return device
 
 
 def train_masked(
@@ -155,25 +183,47 @@ def train_masked(
     cfg: aug.AugmentConfig = VIEWS,
     seed: int = 0,
     progress: bool = True,
+    patch: int = PATCH,
 ) -> list[float]:
-    """Masked-patch pre-training: the encoder sees a distorted view of a glyph with `ratio` of its patches hidden,
-    and the decoder must draw the clean, centred glyph (the same letter in the same font, undistorted). Redrawing
-    the view itself was too easy to teach anything (the probe stayed at random-init level); predicting the
-    hidden parts *and* undoing the distortion needs features of the letter. Returns the loss of every step."""
-    device = device_of(encoder)
-    if device_of(decoder) != device:
-        raise ValueError(
-            f"The encoder is on {device} but the decoder on {device_of(decoder)}: "
-            "move both to the same device first, e.g. `decoder.to(DEVICE)`."
-        )
+    """Masked-patch prediction: the encoder sees a distorted view of a glyph with `ratio` of its patches hidden
+    (filled with the decoder's learned mask token), and the decoder must draw the clean, centred glyph (the same
+    letter in the same font, undistorted) from the encoder's features. Returns the loss of every step."""
+    device = _same_device(encoder, decoder)
 
     def batch_loss(g: torch.Generator) -> torch.Tensor:
         base = unlabelled_batch(glyphs, batch_size, g)
-        masked, _ = mask_patches(aug.augment(base, cfg, g), ratio, g)
+        masked, mask = mask_patches(aug.augment(base, cfg, g), ratio, g, patch)
         target = aug.augment(base, aug.NONE, g).to(device)
-        return F.mse_loss(decoder(encoder.features(masked.to(device))), target)
+        inputs = decoder.token(masked.to(device), mask.to(device))
+        return F.mse_loss(decoder(encoder.features(inputs)), target)
 
     return _pretrain_loop(encoder, decoder, batch_loss, steps, lr, seed, "masked patches", progress)
+
+
+def train_denoising(
+    encoder: GlyphNet,
+    decoder: Decoder,
+    glyphs: GlyphSet,
+    steps: int,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    noise: float = 0.5,
+    cfg: aug.AugmentConfig = VIEWS,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[float]:
+    """A denoising autoencoder (Vincent et al., 2008), the generative family: the encoder sees a view of a glyph
+    with Gaussian noise of standard deviation `noise` added to every pixel, and the decoder must produce the whole
+    clean view. Nothing is hidden and nothing is undistorted: the network learns to reproduce its data. Returns the
+    loss of every step."""
+    device = _same_device(encoder, decoder)
+
+    def batch_loss(g: torch.Generator) -> torch.Tensor:
+        view = aug.augment(unlabelled_batch(glyphs, batch_size, g), cfg, g)
+        noisy = view + noise * torch.randn(view.shape, generator=g)
+        return F.mse_loss(decoder(encoder.features(noisy.to(device))), view.to(device))
+
+    return _pretrain_loop(encoder, decoder, batch_loss, steps, lr, seed, "denoising autoencoder", progress)
 
 
 def linear_probe(

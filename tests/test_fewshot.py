@@ -138,3 +138,63 @@ def test_fewer_shots_keep_the_classes_and_queries():
     assert ep.with_shots(4).support_idx.tolist() == ep.support_idx.tolist()
     with pytest.raises(ValueError, match="1 to 4"):
         ep.with_shots(5)
+
+
+def test_pool_fonts_follow_the_pool_and_split_support_from_queries(novel):
+    X, y = fewshot.glyph_pool(novel, per_class=6, seed=2)
+    fonts = fewshot.pool_fonts(novel, per_class=6, seed=2)
+    assert len(fonts) == len(y)
+    for c in range(0, novel.num_classes, 37):  # every pool image's font is one that renders its letter
+        assert set(fonts[y == c].tolist()) <= set(novel.fonts[novel.labels == c].tolist())
+    eps = fewshot.sample_episodes((X, y, fonts), way=5, shot=2, count=20, queries=3, seed=0)
+    split = 0
+    for ep in eps:
+        for k, c in enumerate(ep.classes):
+            s_fonts = set(fonts[ep.support_idx[ep.support_y == k]].tolist())
+            q_fonts = set(fonts[ep.query_idx[ep.query_y == k]].tolist())
+            if len(set(fonts[y == c].tolist())) > 1:  # 6 images in two or more fonts: always enough to split
+                assert s_fonts.isdisjoint(q_fonts)
+                split += 1
+    assert split > 50
+    again = fewshot.sample_episodes((X, y, fonts), way=5, shot=2, count=20, queries=3, seed=0)
+    assert all(torch.equal(a.support_idx, b.support_idx) for a, b in zip(eps, again, strict=True))
+
+
+def test_one_font_classes_fall_back_to_distinct_images():
+    X = torch.arange(40).float().view(40, 1, 1, 1)
+    y = torch.arange(4).repeat_interleave(10)
+    fonts = torch.zeros(40, dtype=torch.long)
+    ep = fewshot.sample_image_episode(X, y, 2, 3, 4, torch.Generator().manual_seed(0), fonts=fonts)
+    rows = torch.cat([ep.support_idx, ep.query_idx]).tolist()
+    assert len(set(rows)) == len(rows) == 14
+
+
+def test_meta_split_holds_out_whole_alphabets():
+    from course_utils import glyphs
+
+    train, val = fewshot.meta_split(glyphs.background_alphabets())
+    assert set(val.scripts) == set(fewshot.VALIDATION_SCRIPTS)
+    assert set(train.scripts).isdisjoint(val.scripts)
+    assert train.num_classes + val.num_classes == glyphs.background_alphabets().num_classes
+
+
+def test_anil_training_lowers_the_query_loss(novel):
+    from course_utils.models import GlyphNet
+
+    body, head = GlyphNet(10, widths=(4, 8, 8, 8), seed=0), fewshot.zero_head(8, 3)
+    losses = fewshot.train_anil(
+        body, head, novel, steps=40, way=3, shot=2, queries=3, lr=3e-3, head_lr=3e-2, progress=False
+    )
+    assert sum(losses[-8:]) / 8 < sum(losses[:8]) / 8
+    assert head.weight.abs().sum() > 0  # the starting head is meta-learned too
+
+
+def test_adapt_linear_takes_the_same_steps_as_the_autograd_inner_loop():
+    g = torch.Generator().manual_seed(0)
+    head = torch.nn.Linear(6, 3)
+    support, support_y = torch.randn(9, 6, generator=g), torch.arange(3).repeat(3)
+    params = {k: v.detach().clone().requires_grad_() for k, v in head.named_parameters()}
+    slow = fewshot.adapt_head(head, params, support, support_y, steps=4, alpha=0.3)
+    weight, bias = fewshot.adapt_linear(head.weight, head.bias, support, support_y, steps=4, alpha=0.3)
+    assert torch.allclose(weight, slow["weight"], atol=1e-6) and torch.allclose(bias, slow["bias"], atol=1e-6)
+    assert not torch.allclose(weight, head.weight)  # it moved

@@ -65,6 +65,29 @@ def test_decoder_and_short_trainings_run_and_lower_their_losses():
     assert sum(losses[-5:]) < sum(losses[:5])
 
 
+def test_mask_token_fills_exactly_the_hidden_pixels_and_learns():
+    x = torch.rand(4, 1, 28, 28) + 0.1
+    masked, mask = pretext.mask_patches(x, 0.5, torch.Generator().manual_seed(0))
+    token = pretext.MaskToken(init=0.3)
+    filled = token(masked, mask)
+    assert torch.allclose(filled[mask == 1], torch.full_like(filled[mask == 1], 0.3))
+    assert torch.equal(filled[mask == 0], x[mask == 0])
+    filled.sum().backward()
+    assert token.value.grad is not None and token.value.grad.item() == pytest.approx(mask.sum().item())
+    assert "token.value" in pretext.Decoder().state_dict()  # shipped with the decoder
+
+
+def test_masked_training_moves_the_token_and_denoising_ignores_it():
+    corpus = glyphs.background_alphabets()
+    enc, dec = models.GlyphNet(num_classes=1, seed=0), pretext.Decoder()
+    pretext.train_masked(enc, dec, corpus, steps=5, batch_size=16, progress=False)
+    assert dec.token.value.item() != pytest.approx(0.5)
+    enc, dec = models.GlyphNet(num_classes=1, seed=0), pretext.Decoder()
+    losses = pretext.train_denoising(enc, dec, corpus, steps=30, batch_size=32, progress=False)
+    assert sum(losses[-5:]) < sum(losses[:5])
+    assert dec.token.value.item() == pytest.approx(0.5)
+
+
 def test_probe_reports_every_size_and_separates_good_features_from_noise():
     class Noise(torch.nn.Module):
         def features(self, x):
