@@ -127,10 +127,10 @@ def mask_patches(
 
 
 class MaskToken(nn.Module):
-    """MAE's mask token (He et al., 2022) for a convolutional encoder: one learned value fills every hidden pixel.
+    """A learned mask token for a convolutional encoder: one learned value fills every hidden pixel.
 
-    A patch blanked to 0 looks exactly like empty background, so the encoder cannot tell "hidden" from "no ink";
-    a learned value marks the hidden patches, as MAE's mask token and the sparse convolutional versions of it do.
+    A patch blanked to 0 looks exactly like empty background. BERT and SimMIM (Xie et al., 2022) put a learned
+    token where the input is hidden; MAE (He et al., 2022) instead drops hidden patches from its encoder.
     """
 
     def __init__(self, init: float = 0.5):

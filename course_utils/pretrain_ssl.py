@@ -122,8 +122,8 @@ def model_card(meta: dict, digest: str, claims: list[dict]) -> str:
         "simclr": "contrastive learning (SimCLR): two augmented views of each glyph, a projection head and the "
         "NT-Xent loss (`course_utils.pretext.train_simclr`)",
         "masked": "masked-patch prediction: the encoder sees a distorted view with half of its 4x4 patches hidden "
-        "(filled with a learned mask token, as in MAE), and a small decoder must draw the clean, centred glyph "
-        "from the encoder's 128 features "
+        "(filled with a learned mask token, as in BERT and SimMIM), and a small decoder must draw the clean, "
+        "centred glyph from the encoder's 128 features "
         "(`course_utils.pretext.train_masked`)",
     }[method]
     sizes = list(claims[0]["trained"])
