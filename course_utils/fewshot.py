@@ -469,7 +469,8 @@ def train_anil(
     """ANIL (Raghu et al., 2020) meta-training of `body.features` and a starting `head`, on the body's device.
 
     Each step draws one episode, adapts the head alone to its support set (`adapt_head`), and lowers the
-    adapted head's query loss. First-order: the body learns only through the query embeddings. The losses.
+    adapted head's query loss. With `first_order` (the default) the body learns only through the query
+    embeddings. Returns the loss of every step.
     """
     from torch.func import functional_call
 
@@ -478,7 +479,9 @@ def train_anil(
     )
     g, device, losses = torch.Generator().manual_seed(seed), device_of(body), []
     body.train()
-    for step in tqdm(range(steps), desc="first-order ANIL", disable=not progress, leave=False):
+    for step in tqdm(
+        range(steps), desc="first-order ANIL" if first_order else "ANIL", disable=not progress, leave=False
+    ):
         for group, base in zip(opt.param_groups, (lr, head_lr), strict=True):
             group["lr"] = base * schedule_factor("cosine", step, steps)
         ep = sample_episode(glyphs, way, shot, queries, g).to(device)
