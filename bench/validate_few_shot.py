@@ -1,7 +1,7 @@
 """Few-shot learning: each meta-learner's learning rate chosen on validation episodes, and its accuracy
 against training budget; record both.
 
-    python bench/validate_few_shot.py            # writes data/validated/few_shot.json (about 15 minutes)
+    python bench/validate_few_shot.py            # writes data/validated/few_shot.json (about 9 minutes on 2 cores)
     python bench/validate_few_shot.py --quick    # a smoke run: tiny budgets, written nowhere
 
 Validation episodes come from two background alphabets held out of meta-training
