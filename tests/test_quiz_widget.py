@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from course_utils import quiz, quiz_widget
+from course_utils import paths, quiz, quiz_widget
 from tests.test_quiz import GOOD
 
 
@@ -116,3 +116,16 @@ def test_a_progress_file_that_cannot_be_saved_is_said_in_the_feedback(bank, tmp_
     assert w.answer(0, 1) is False  # later attempts still work, kept in memory, and the learner is reminded
     assert "2 of your answers are kept in memory only" in w.cards[0].feedback.value
     assert locked_file.read_text() == '{"version": 1, "attempts": []}'
+
+
+@pytest.mark.parametrize("path", sorted(quiz.QUIZ_DIR.glob("[0-9][0-9].yaml")), ids=lambda p: p.stem)
+def test_each_notebook_shows_its_bank_as_it_stands(path):
+    """A bank edited after its notebook ran leaves a stale quiz in the stored outputs: re-run the quiz cell."""
+    notebook = next(paths.REPO_DIR.glob(f"notebooks/{path.stem}_*.ipynb"))
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    (cell,) = [c for c in cells if c["cell_type"] == "code" and f'show_quiz("{path.stem}")' in "".join(c["source"])]
+    bank = quiz.load_bank(path)
+    (shown,) = [o["data"] for o in cell["outputs"] if "text/html" in o.get("data", {})]
+    stale = f"{notebook.name}'s quiz output differs from {path.name}: run its show_quiz cell again."
+    assert "".join(shown["text/html"]) == quiz_widget.static_html(bank), stale
+    assert "".join(shown["text/plain"]) == quiz_widget.static_text(bank), stale
