@@ -12,7 +12,8 @@ validation split or on the test set:
 - **patience** of early stopping, counted in evaluations (one every `EVERY` steps), from `PATIENCES`: on the run
   with the chosen weight decay and augmentation, early stopping watches the validation loss of one half of the
   validation images and keeps its best checkpoint; that checkpoint is scored on the other half, so the images
-  that chose the checkpoint do not also grade it.
+  that chose the checkpoint do not also grade it. Recorded beside it, the control: no early stopping (the weights
+  at the end of the run), scored on the same half.
 
 The protocol mirrors notebook 07's `train_with_curves`: GlyphNet pre-trained on printed letters with a new head,
 `PER_CLASS` wild handwritten digits per class, AdamW at one constant rate, batches of `BATCH` drawn with
@@ -45,7 +46,7 @@ LR = 3e-3
 BATCH = 32
 EVERY = 10
 WEIGHT_DECAYS = [0.01, 0.1, 1.0]
-PATIENCES = [2, 5, 10]
+PATIENCES = [2, 5, 10, 20]
 DRAWS = 3
 SEED_BASE = 900_000  # the notebook draws with seeds 1000 * SEED + draw and 10_000 + SEED
 
@@ -132,8 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         p: float(np.mean([run[early_stop([point[0] for point in run], p)][2] for run in runs])) for p in PATIENCES
     }
     patience, _ = validation.choose_setting(PATIENCES, patience_scores.__getitem__)
+    no_stopping = float(np.mean([run[-1][2] for run in runs]))  # the control: keep the final weights
     print(f"weight decay {weight_decay:g}: " + ", ".join(f"{wd:g}: {s:.3f}" for wd, s in decay_scores.items()))
     print(f"patience {patience}: " + ", ".join(f"{p}: {s:.3f}" for p, s in patience_scores.items()))
+    print(f"no early stopping (the final weights): {no_stopping:.3f}")
     record = {
         "what": "notebook 07's weight decay and early-stopping patience, chosen on validation images of their own",
         "script": "bench/validate_practices.py",
@@ -153,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         "validation_accuracy": {
             "weight_decay": {f"{wd:g}": round(s, 4) for wd, s in decay_scores.items()},
             "patience": {str(p): round(s, 4) for p, s in patience_scores.items()},
+            "no_early_stopping": round(no_stopping, 4),
         },
     }
     if args.quick:
