@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from course_utils import adaptation, fewshot, models, paths, pretext, training
+from course_utils import adaptation, fewshot, meta_learning, models, paths, pretext, training
 from course_utils import text_finetune as tft
 from course_utils.learning_rates import lr_find
 from course_utils.settings import SettingError, course_device
@@ -266,7 +266,7 @@ def test_episodes_are_embedded_and_scored_where_the_network_is(monkeypatch, devi
     eps = fewshot.sample_episodes((X, y), way=3, shot=2, count=2, queries=2)
     embedded = run_where_it_is(monkeypatch, lambda: fewshot.embed_episodes(net.features, eps, device=device), net)
     pooled = run_where_it_is(monkeypatch, lambda: fewshot.embed_pool(net.features, eps, X, device=device), net)
-    for classify in (fewshot.nearest_prototype, fewshot.matching_classify):
+    for classify in (fewshot.nearest_prototype, meta_learning.matching_classify):
         run_where_it_is(monkeypatch, lambda c=classify: fewshot.score(eps, embedded, c), net)
     result = run_where_it_is(
         monkeypatch, lambda: fewshot.evaluate_episodes(net.features, (X, y), 3, 2, 2, 2, device=device), net
@@ -282,7 +282,7 @@ def test_episodic_training_moves_each_episode_to_the_network(monkeypatch, device
     for method in ("prototypical", "matching"):
         losses = run_where_it_is(
             monkeypatch,
-            lambda m=method: fewshot.train_episodic(net, novel, 1, m, way=3, shot=1, queries=1, progress=False),
+            lambda m=method: meta_learning.train_episodic(net, novel, 1, m, way=3, shot=1, queries=1, progress=False),
             net,
         )
         if device == "cpu":
@@ -294,9 +294,9 @@ def test_the_few_shot_losses_run_on_one_device():
     s, q = torch.randn(6, 4, generator=g).to(META), torch.randn(3, 4, generator=g).to(META)
     sy, qy = torch.arange(3).repeat(2).to(META), torch.arange(3).to(META)
     with OneDevice():
-        assert fewshot.matching_log_probs(s, sy, q, 3).device == META
+        assert meta_learning.matching_log_probs(s, sy, q, 3).device == META
     with OneDevice(), pytest.raises((RuntimeError, NotImplementedError), match=NO_DATA):
-        fewshot.prototypical_loss(s, sy, q, qy, 3)  # it checks that every class has support: a value to read
+        meta_learning.prototypical_loss(s, sy, q, qy, 3)  # it checks that every class has support: a value to read
 
 
 @pytest.mark.parametrize("device", ["cpu", "meta"])
@@ -304,8 +304,8 @@ def test_maml_adapts_a_head_where_it_is(monkeypatch, device):
     head = nn.Linear(4, 3).to(device)
     support, support_y, query = torch.randn(6, 4), torch.arange(3).repeat(2), torch.randn(5, 4)
     start = {k: v.detach().requires_grad_() for k, v in head.named_parameters()}
-    adapted = run_where_it_is(monkeypatch, lambda: fewshot.adapt_head(head, start, support, support_y, 2), head)
-    classify = fewshot.anil_classifier(head, steps=2)
+    adapted = run_where_it_is(monkeypatch, lambda: meta_learning.adapt_head(head, start, support, support_y, 2), head)
+    classify = meta_learning.anil_classifier(head, steps=2)
     predicted = run_where_it_is(monkeypatch, lambda: classify(support, support_y, query, 3), head)
     assert all(p.device == torch.device(device) for p in adapted.values())
     assert predicted.device == torch.device(device) and predicted.shape == (5,)  # both run through on meta

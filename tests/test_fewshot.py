@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from course_utils import fewshot
+from course_utils import fewshot, meta_learning
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +96,11 @@ def test_glyph_pool_and_pool_embeddings_match_per_episode_embeddings(novel):
 
 def test_matching_networks_vote_by_attention():
     support = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1]])
-    log_probs = fewshot.matching_log_probs(support, torch.tensor([0, 1, 0]), torch.tensor([[1.0, 0.05]]), 2)
+    log_probs = meta_learning.matching_log_probs(support, torch.tensor([0, 1, 0]), torch.tensor([[1.0, 0.05]]), 2)
     assert torch.allclose(log_probs.exp().sum(1), torch.ones(1), atol=1e-4)
-    assert fewshot.matching_classify(support, torch.tensor([0, 1, 0]), torch.tensor([[0.1, 1.0]]), 2).tolist() == [1]
+    assert meta_learning.matching_classify(
+        support, torch.tensor([0, 1, 0]), torch.tensor([[0.1, 1.0]]), 2
+    ).tolist() == [1]
 
 
 def test_episodic_training_lowers_the_loss(novel):
@@ -106,12 +108,12 @@ def test_episodic_training_lowers_the_loss(novel):
 
     for method in ("prototypical", "matching"):
         net = GlyphNet(10, widths=(4, 8, 8, 8), seed=0)
-        losses = fewshot.train_episodic(
+        losses = meta_learning.train_episodic(
             net, novel, steps=30, method=method, way=5, shot=2, queries=3, lr=3e-3, progress=False
         )
         assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5, method
     with pytest.raises(ValueError, match="Unknown method"):
-        fewshot.train_episodic(net, novel, steps=1, method="maml")
+        meta_learning.train_episodic(net, novel, steps=1, method="maml")
 
 
 def test_inner_loop_adapts_the_head_and_first_order_cuts_the_graph():
@@ -120,10 +122,10 @@ def test_inner_loop_adapts_the_head_and_first_order_cuts_the_graph():
     torch.nn.init.zeros_(head.bias)
     support, support_y = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 1])
     params = dict(head.named_parameters())
-    adapted = fewshot.adapt_head(head, params, support, support_y, steps=3, alpha=1.0, first_order=False)
+    adapted = meta_learning.adapt_head(head, params, support, support_y, steps=3, alpha=1.0, first_order=False)
     assert adapted["weight"][0, 0] > 0 and adapted["weight"][1, 1] > 0  # moved towards the support labels
     assert adapted["weight"].grad_fn is not None  # second order: differentiable w.r.t. the initial head
-    predictions = fewshot.anil_classifier(head, steps=3, alpha=1.0)(support, support_y, support, 2)
+    predictions = meta_learning.anil_classifier(head, steps=3, alpha=1.0)(support, support_y, support, 2)
     assert predictions.tolist() == [0, 1] and head.weight.abs().sum() == 0  # the meta-learned head is untouched
 
 
@@ -181,8 +183,8 @@ def test_meta_split_holds_out_whole_alphabets():
 def test_anil_training_lowers_the_query_loss(novel):
     from course_utils.models import GlyphNet
 
-    body, head = GlyphNet(10, widths=(4, 8, 8, 8), seed=0), fewshot.zero_head(8, 3)
-    losses = fewshot.train_anil(
+    body, head = GlyphNet(10, widths=(4, 8, 8, 8), seed=0), meta_learning.zero_head(8, 3)
+    losses = meta_learning.train_anil(
         body, head, novel, steps=40, way=3, shot=2, queries=3, lr=3e-3, head_lr=3e-2, progress=False
     )
     assert sum(losses[-8:]) / 8 < sum(losses[:8]) / 8
@@ -194,7 +196,7 @@ def test_adapt_linear_takes_the_same_steps_as_the_autograd_inner_loop():
     head = torch.nn.Linear(6, 3)
     support, support_y = torch.randn(9, 6, generator=g), torch.arange(3).repeat(3)
     params = {k: v.detach().clone().requires_grad_() for k, v in head.named_parameters()}
-    slow = fewshot.adapt_head(head, params, support, support_y, steps=4, alpha=0.3)
-    weight, bias = fewshot.adapt_linear(head.weight, head.bias, support, support_y, steps=4, alpha=0.3)
+    slow = meta_learning.adapt_head(head, params, support, support_y, steps=4, alpha=0.3)
+    weight, bias = meta_learning.adapt_linear(head.weight, head.bias, support, support_y, steps=4, alpha=0.3)
     assert torch.allclose(weight, slow["weight"], atol=1e-6) and torch.allclose(bias, slow["bias"], atol=1e-6)
     assert not torch.allclose(weight, head.weight)  # it moved
