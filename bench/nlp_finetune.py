@@ -8,8 +8,9 @@ Three parts, each printing a table (nothing is asserted; the notebook asserts):
 - `select`: the fine-tuning rate and number of epochs of the top two MiniLM layers, chosen on a validation
   split of the training sentences (500 of the 3,000, stratified, fixed), never on the test sentences. Each
   setting is scored by its validation accuracy; the best is what the notebook's parameters cell uses.
-- `seeds`: with the notebook's settings, the frozen probe, TF-IDF and the fine-tuned top layers with all labels,
-  and the probe and TF-IDF with 32 labels per class, for each seed: the notebook's claims with their margins.
+- `seeds`: the frozen probe, TF-IDF and the fine-tuned top layers (at the rate recorded by
+  `bench/validate_text.py` when it exists, else `LR`) with all labels, and the probe and TF-IDF with 32 labels per
+  class, for each seed: the notebook's claims with their margins.
 - `topics`: the same probe and fine-tuning (4 epochs) on topic labels (`course_utils.docstrings`, five kinds of
   standard-library module), where MiniLM's frozen sentence embedding already holds most of what the labels are
   about, so fine-tuning has less to win than on sentiment.
@@ -27,10 +28,12 @@ from sklearn.metrics import accuracy_score
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 
-from course_utils import docstrings, reviews
+from course_utils import docstrings, reviews, validation
 from course_utils import text_finetune as tft
 
-# The notebook's settings (notebooks/08_applications.ipynb, parameters cell).
+# The notebook's settings (notebooks/08_applications.ipynb, parameters cell). `select` chose the top two layers' rate
+# and epochs with all labels; `bench/validate_text.py` then chose each variant's rate (and, with 32 labels per class,
+# epochs) at both sizes, at these 2 epochs with all labels, and records them in data/validated/text.json.
 TEST, SMALL, FROZEN, LR, EPOCHS, HEAD_LR, BATCH = 1000, 32, 4, 8e-4, 2, 1e-3, 32
 PROBE_C, TFIDF_C = [0.1, 1, 10, 100], [1, 10, 100]
 LR_GRID = [1e-4, 2e-4, 4e-4, 8e-4, 1.6e-3]  # the rates `select` tries, each for 1, 2 and 3 epochs
@@ -82,8 +85,18 @@ def select(cache, emb, labels, train) -> None:
     )
 
 
+def recorded_top_layers() -> tuple[float, int]:
+    """The top two layers' rate and epochs with all labels, as recorded by bench/validate_text.py (else LR, EPOCHS)."""
+    try:
+        setting = validation.recorded("text")["chosen"]["top 2 layers"]["all"]
+    except FileNotFoundError:
+        return LR, EPOCHS
+    return setting["lr"], setting["epochs"]
+
+
 def seeds(corpus, cache, emb, train, test, seed_list) -> None:
     labels = corpus.labels
+    lr, epochs = recorded_top_layers()
     print(
         f"\nseeds: all labels ({len(train)}) and {SMALL} per class; the notebook asserts fine-tuned - probe >= 0.02 "
         "(all) and probe - TF-IDF >= 0.05 (small)"
@@ -94,7 +107,7 @@ def seeds(corpus, cache, emb, train, test, seed_list) -> None:
     )
     tfidf_all = tfidf_accuracy(corpus.texts, labels, train, test)  # no seed in it: all labels, deterministic
     for seed in seed_list:
-        p, f = fine_tuned_accuracy(cache, emb, labels, train, test, seed=seed)
+        p, f = fine_tuned_accuracy(cache, emb, labels, train, test, lr=lr, epochs=epochs, seed=seed)
         small = tft.labelled_subset(labels, train, SMALL, seed)
         ps = accuracy_score(labels[test].numpy(), probe(emb[small], labels[small]).predict(emb[test].numpy()))
         ts = tfidf_accuracy(corpus.texts, labels, small, test)

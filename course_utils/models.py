@@ -1,10 +1,12 @@
 """GlyphNet, the course's small CNN, and the verbs of transfer learning: freeze, unfreeze, new head,
-per-block learning rates. Also torchvision's ResNet-18 adapted to the course's 1-channel 28x28 images.
+per-block learning rates. Also torchvision's ResNet-18 adapted to the course's 1-channel 28x28 images
+(`resnet18_for_glyphs`: a grey stem that folds in the ImageNet normalisation, the input upsampled to 112x112).
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections import OrderedDict
 from collections.abc import Iterator
 
 import torch
@@ -166,31 +168,109 @@ def discriminative_lrs(model: nn.Module, head_lr: float, factor: float = 3.0) ->
     return {name: head_lr / factor ** (len(names) - 1 - i) for i, name in enumerate(names)}
 
 
-def resnet18_for_glyphs(num_classes: int, weights: str | None = None, seed: int = 0) -> nn.Module:
-    """torchvision's ResNet-18 adapted to 1-channel 28x28 images, with a new `num_classes` head.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the per-channel statistics torchvision's ImageNet weights expect
+IMAGENET_STD = (0.229, 0.224, 0.225)
+RESNET_INPUT = 112  # the side the digits are upsampled to before ResNet-18: its layer4 then sees 4x4, not 1x1
+RESNET_STAGES = ("stem", "layer1", "layer2", "layer3", "layer4", "head")
 
-    ``weights="IMAGENET1K_V1"`` is the opt-in online path: the RGB filters of the first layer are
-    summed into one grey channel. Offline, a clear message is printed and random weights are used.
+
+def grey_stem(
+    conv: nn.Conv2d, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD
+) -> nn.Conv2d:
+    """A 1-channel copy of an RGB first layer that also does the input normalisation its weights expect.
+
+    `conv` sees ``(x_c - mean_c) / std_c`` in each colour channel c; for a grey image every x_c is the same x, so
+    ``sum_c w_c (x - mean_c) / std_c = (sum_c w_c / std_c) x - sum_c w_c mean_c / std_c``: a weight and a bias.
+    The new layer takes the grey image in 0..1 as it is. It is exact wherever the filter does not overlap the
+    zero padding; on that border (``conv.padding`` pixels) the RGB layer pads with the normalised zero (ImageNet's
+    mean colour) and this one with a raw zero (the digits' own blank background).
+    """
+    if conv.in_channels != len(mean) or len(mean) != len(std):
+        raise ValueError(f"grey_stem needs a {len(mean)}-channel layer and {len(mean)} means and deviations.")
+    scale = torch.tensor(std, dtype=conv.weight.dtype, device=conv.weight.device)[None, :, None, None]
+    shift = torch.tensor(mean, dtype=conv.weight.dtype, device=conv.weight.device)[None, :, None, None]
+    new = nn.Conv2d(1, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=True)
+    new = new.to(conv.weight.device)
+    with torch.no_grad():
+        new.weight.copy_((conv.weight / scale).sum(1, keepdim=True))
+        bias = -(conv.weight * shift / scale).sum((1, 2, 3))
+        new.bias.copy_(bias if conv.bias is None else bias + conv.bias)
+    return new
+
+
+class GlyphResNet(nn.Module):
+    """torchvision's ResNet-18 for the course's 1-channel 28x28 images, in the course's named blocks.
+
+    `forward` upsamples the images to `size` x `size` (bilinear), so the unchanged stem (stride 2 and a max-pool,
+    as the pre-trained weights were trained) and the four stages see digits at a scale closer to ImageNet's
+    objects; at 28x28, layer4 would see a single pixel. Blocks: `stem` (the grey `conv1` of `grey_stem`, `bn1`,
+    ReLU, max-pool), `layer1` ... `layer4`, then global average pooling and `head` (torchvision's `fc`), so the
+    course's verbs (`freeze_up_to`, `param_groups`, `discriminative_lrs`, `new_head`) work on it as on GlyphNet.
+    """
+
+    def __init__(self, net: nn.Module, num_classes: int, size: int = RESNET_INPUT, seed: int = 0):
+        super().__init__()
+        self.size = size
+        stem = OrderedDict(conv1=grey_stem(net.conv1), bn1=net.bn1, relu=net.relu, maxpool=net.maxpool)
+        self.stem = nn.Sequential(stem)
+        self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
+        with seeded(seed):
+            self.head = nn.Linear(net.fc.in_features, num_classes).to(device_of(net))
+        self.frozen: tuple[str, ...] = ()
+
+    @property
+    def feature_dim(self) -> int:
+        return self.head.in_features
+
+    def stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The output of the stem and of each stage, for images already at the size they should be seen."""
+        outs = [self.stem(x)]
+        for name in RESNET_STAGES[1:-1]:
+            outs.append(getattr(self, name)(outs[-1]))
+        return outs
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled 512 features of each image (upsampled to `size` first)."""
+        _check_input(x)
+        x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        return self.stages(x)[-1].mean((2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+    def train(self, mode: bool = True) -> GlyphResNet:
+        super().train(mode)
+        for name in self.frozen:
+            getattr(self, name).eval()
+        return self
+
+
+def resnet18_for_glyphs(
+    num_classes: int, weights: str | None = None, seed: int = 0, size: int = RESNET_INPUT
+) -> GlyphResNet:
+    """torchvision's ResNet-18 adapted to 1-channel 28x28 images (`GlyphResNet`), with a new `num_classes` head.
+
+    ``weights=None`` (the course's offline default) starts from random weights drawn with `seed`.
+    ``weights="IMAGENET1K_V1"`` is the opt-in online path: torchvision downloads the ImageNet weights once
+    (45 MB, cached in ~/.cache/torch); without the internet it stops with a message that says so, rather than
+    silently training random weights under the ImageNet name.
     """
     from torchvision.models import ResNet18_Weights, resnet18
 
-    with seeded(seed):
-        net = resnet18(weights=None)
-        if weights is not None:
-            try:
-                net = resnet18(weights=ResNet18_Weights[weights] if isinstance(weights, str) else weights)
-            except KeyError:
-                raise ValueError(f"Unknown weights {weights!r}: use 'IMAGENET1K_V1' or None.") from None
-            except Exception as err:  # no network, no cache
-                print(
-                    f"Could not get the ImageNet weights ({type(err).__name__}). This course runs offline, "
-                    "so ResNet-18 starts from random weights. To use ImageNet weights, connect to the "
-                    "internet once and run this cell again (torchvision caches them in ~/.cache/torch)."
-                )
-        old = net.conv1
-        net.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=1, padding=3, bias=False)
-        with torch.no_grad():
-            net.conv1.weight.copy_(old.weight.sum(1, keepdim=True))
-        net.maxpool = nn.Identity()  # 28x28 is small: keep the resolution
-        net.fc = nn.Linear(net.fc.in_features, num_classes)
-    return net
+    if weights is None:
+        with seeded(seed):
+            net = resnet18(weights=None)
+    else:
+        try:
+            chosen = ResNet18_Weights[weights] if isinstance(weights, str) else ResNet18_Weights(weights)
+        except (KeyError, ValueError):
+            raise ValueError(f"Unknown weights {weights!r}: use 'IMAGENET1K_V1' or None.") from None
+        try:
+            net = resnet18(weights=chosen)
+        except Exception as err:  # no network, no cached file
+            raise RuntimeError(
+                f"Could not get the ImageNet weights of ResNet-18 ({type(err).__name__}). They are downloaded once "
+                "(45 MB, into ~/.cache/torch): connect this machine to the internet and run the cell again, or "
+                "unset COURSE_IMAGENET to run the course offline with random weights."
+            ) from err
+    return GlyphResNet(net, num_classes, size=size, seed=seed)

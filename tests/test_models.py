@@ -170,12 +170,53 @@ def test_building_a_model_leaves_the_global_generator_alone():
 
 def test_resnet18_for_glyphs_offline():
     net = models.resnet18_for_glyphs(10, weights=None).eval()
-    assert net.conv1.in_channels == 1
+    assert net.stem.conv1.in_channels == 1
     with torch.no_grad():
         out = net(torch.rand(2, 1, 28, 28))
+        sides = [o.shape[-1] for o in net.stages(torch.rand(1, 1, models.RESNET_INPUT, models.RESNET_INPUT))]
     assert out.shape == (2, 10)
-    with pytest.raises(ValueError, match="no `head`"):  # ResNet names its classifier `fc`
-        models.freeze_up_to(net, "layer1")
+    assert sides == [28, 28, 14, 7, 4]  # upsampled to 112: layer4 sees 4x4, not 1x1
+    assert (
+        models.resnet18_for_glyphs(10, seed=0)
+        .state_dict()["stem.conv1.weight"]
+        .equal(models.resnet18_for_glyphs(10, seed=0).state_dict()["stem.conv1.weight"])
+    )
+    models.freeze_up_to(net, "layer4")  # the course's verbs work on its named blocks
+    assert models.count_parameters(net) == 512 * 10 + 10
+    lrs = models.discriminative_lrs(net, 1e-2, factor=2)
+    assert list(lrs) == list(models.RESNET_STAGES) and lrs["stem"] == pytest.approx(1e-2 / 32)
+
+
+def test_grey_stem_folds_the_imagenet_normalisation_in_exactly_away_from_the_border():
+    torch.manual_seed(0)
+    rgb = nn.Conv2d(3, 6, kernel_size=7, stride=2, padding=3, bias=False)
+    grey = models.grey_stem(rgb)
+    x = torch.rand(4, 1, 30, 30)
+    mean = torch.tensor(models.IMAGENET_MEAN)[None, :, None, None]
+    std = torch.tensor(models.IMAGENET_STD)[None, :, None, None]
+    with torch.no_grad():
+        want, got = rgb((x.expand(-1, 3, -1, -1) - mean) / std), grey(x)
+    assert got.shape == want.shape == (4, 6, 15, 15)
+    assert torch.allclose(got[..., 2:-2, 2:-2], want[..., 2:-2, 2:-2], atol=1e-5)  # windows clear of the padding
+    assert not torch.allclose(got, want, atol=1e-3)  # the border pads with a raw 0, not the normalised one
+    with_bias = nn.Conv2d(3, 6, 3, bias=True)
+    plain = nn.Conv2d(3, 6, 3, bias=False)
+    with torch.no_grad():
+        plain.weight.copy_(with_bias.weight)
+    assert torch.allclose(models.grey_stem(with_bias).bias, models.grey_stem(plain).bias + with_bias.bias)
+
+
+def test_the_imagenet_path_stops_with_a_clear_message_when_the_download_fails(monkeypatch):
+    import torchvision.models._api as api
+
+    def no_network(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(api, "load_state_dict_from_url", no_network)
+    with pytest.raises(RuntimeError, match="Could not get the ImageNet weights.*COURSE_IMAGENET"):
+        models.resnet18_for_glyphs(10, weights="IMAGENET1K_V1")
+    with pytest.raises(ValueError, match="Unknown weights"):
+        models.resnet18_for_glyphs(10, weights="IMAGENET_PLEASE")
 
 
 def test_verbs_need_a_head():
@@ -197,3 +238,17 @@ def test_relative_drift_is_the_blocks_distance_over_their_size_and_ignores_the_h
     assert models.relative_drift(moved, reference) == pytest.approx(0.5, rel=1e-5)
     with pytest.raises(ValueError, match="reference lacks"):
         models.relative_drift(moved, torch.nn.Linear(2, 2))
+
+
+def test_the_online_resnet_cell_runs_on_random_weights():
+    """Notebook 08's COURSE_IMAGENET=1 cell, on the offline weights: features, then `strategies.train_arm`."""
+    from course_utils import strategies, training
+
+    net = models.resnet18_for_glyphs(3, weights=None, seed=1)
+    X, y = torch.rand(6, 1, 28, 28), torch.tensor([0, 1, 2, 0, 1, 2])
+    assert training.extract_features(net, X, cache=False).shape == (6, 512)
+    before = net.stem.conv1.weight.clone()
+    tuned = strategies.train_arm("fine-tuning", net, X, y, lr=1e-3, steps=1, seed=0, num_classes=3)
+    assert tuned(X).shape == (6, 3)
+    assert torch.equal(net.stem.conv1.weight, before)  # the network passed in is copied, never changed
+    assert not torch.equal(tuned.stem.conv1.weight, before)

@@ -17,7 +17,13 @@ corpus = glyphs.load_corpus()                      # rendered from the installed
 assert corpus.num_classes > 1000
 assert len(digits.handwritten_digits("wild").y_test) == 719   # scikit-learn ships the digits
 net = checkpoints.load_glyphnet()                  # shipped in data/
-net = models.resnet18_for_glyphs(10, weights="IMAGENET1K_V1")  # the opt-in online path must not block
+try:  # the opt-in online path (COURSE_IMAGENET=1), exactly as notebook 08 calls it, up to the download
+    models.resnet18_for_glyphs(10, weights="IMAGENET1K_V1")
+except RuntimeError as err:
+    print(err)
+else:
+    raise AssertionError("the ImageNet weights loaded with the network cut")
+net = models.resnet18_for_glyphs(10, weights=None, seed=0)  # the offline default: random weights
 assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 print("offline ok")
 """
@@ -42,7 +48,8 @@ def test_course_data_and_models_load_without_network(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "offline ok" in result.stdout
-    assert "Could not get the ImageNet weights" in result.stdout  # a clear message, then random weights
+    assert "Could not get the ImageNet weights" in result.stdout  # a clear message, not random weights in disguise
+    assert "unset COURSE_IMAGENET" in result.stdout
 
 
 # Every default path of the course, watched by an audit hook that records any attempt to reach another host.

@@ -58,3 +58,23 @@ def test_embed_returns_rows_in_input_order_whatever_the_lengths():
 def test_embed_rejects_a_bare_string():
     with pytest.raises(TypeError, match=r"embed\(\[text\]\)"):
         texts.embed("for loops")
+
+
+def test_minilm_path_loads_a_sequence_classifier_offline_on_the_same_encoder(monkeypatch):
+    """Notebook 08's Hugging Face recipe: `AutoModelForSequenceClassification` from the package's folder, no network."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hf_logging.set_verbosity_error()
+    path = texts.minilm_path()
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2).eval()
+    tokenizer, encoder = texts.load_minilm()
+    batch = tokenizer(["A gorgeous, witty film.", "Tedious."], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        same = model.bert(**batch).last_hidden_state
+        want = encoder(**batch).last_hidden_state
+        logits = model(**batch).logits
+    assert torch.allclose(same, want, atol=1e-5)  # the encoder under the new head is MiniLM's own
+    assert logits.shape == (2, 2)
+    assert batch["attention_mask"][1].tolist()[-1] == 0  # the shorter sentence is padded, and masked
