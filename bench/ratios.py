@@ -7,7 +7,9 @@
     and the cost per image of placing the handwritten digits on their wild canvas;
 (b) the course's training loop (`training.fit`) vs a minimal hand-written loop, same steps and batch size;
 (c) feature extraction with cached features (extract once, train a linear head for E epochs) vs a
-    frozen backbone forwarded every epoch, with both test accuracies on the wild handwritten digits.
+    frozen backbone forwarded every epoch, with both test accuracies on the wild handwritten digits;
+(d) a GlyphNet training step with its convolution weights in the default (contiguous) layout vs the
+    channels-last layout GlyphNet stores them in.
 
 The two sides of each ratio are timed alternately, so a neighbour's load slows both alike.
 """
@@ -137,6 +139,24 @@ def fit_vs_plain(steps: int, repeats: int) -> list[tuple[str, str, str, str]]:
     ]
 
 
+def layout(repeats: int) -> list[tuple[str, str, str, str]]:
+    """(d) One GlyphNet step with contiguous convolution weights vs channels-last ones (GlyphNet's own)."""
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.rand(BATCH_SIZE, 1, 28, 28, generator=g), torch.randint(10, (BATCH_SIZE,), generator=g)
+    last = models.GlyphNet(num_classes=10).train()
+    contiguous = copy.deepcopy(last).to(memory_format=torch.contiguous_format)
+    opts = [torch.optim.AdamW(net.parameters(), lr=1e-3) for net in (contiguous, last)]
+    plain, chosen = alternate(
+        lambda: train_step(contiguous, opts[0], X, y), lambda: train_step(last, opts[1], X, y), repeats
+    )
+    FIGURES["contiguous / channels-last"] = median(plain) / median(chosen)
+    return [
+        ("(d)", f"GlyphNet step on {BATCH_SIZE} images, contiguous weights", f"{median_ms(plain):.1f} ms", ""),
+        ("", f"GlyphNet step on {BATCH_SIZE} images, channels-last weights", f"{median_ms(chosen):.1f} ms", ""),
+        ("", "contiguous / channels-last", "", f"{median(plain) / median(chosen):.2f}"),
+    ]
+
+
 def cached_vs_frozen(epochs: int, repeats: int, lr: float) -> list[tuple[str, str, str, str]]:
     """(c) Train a linear head on cached features vs through a frozen backbone, same batches and init."""
     data = digits.handwritten_digits("wild")
@@ -208,6 +228,7 @@ def main(argv: list[str] | None = None) -> None:
         *data_vs_step(args.repeats),
         *fit_vs_plain(args.steps, repeats=9),
         *cached_vs_frozen(args.epochs, repeats=3, lr=HEAD_LR),
+        *layout(3 * args.repeats),
     ]
     header = ("", "measure", "median", "ratio / accuracy")
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
@@ -219,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     print(line(header))
     print("-" * len(line(header)))
     for i, r in enumerate(rows):
-        if r[0] and i > 0:  # a blank line before each of (b) and (c)
+        if r[0] and i > 0:  # a blank line before each of (b), (c) and (d)
             print()
         print(line(r).rstrip())
     print(f"\n({time.perf_counter() - start:.0f} s in all)")

@@ -83,6 +83,14 @@ def summary(runs: list[run_notebooks.Run]) -> list[tuple[str, str, str, str]]:
             "",
         )
     )
+    rows.append(
+        (
+            "GlyphNet step, contiguous / channels-last weights",
+            f"{ratios.FIGURES['contiguous / channels-last']:.2f}×",
+            "(speed-up)",
+            "",
+        )
+    )
     return rows
 
 

@@ -57,6 +57,9 @@ class GlyphNet(nn.Module):
             self.block3 = _conv_block(c[2], c[3], nn.MaxPool2d(2))
             self.block4 = _conv_block(c[3], c[4], nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()))
             self.head = nn.Linear(widths[-1], num_classes)
+        # Convolution weights stored channels-last: on a CPU, PyTorch's oneDNN kernels then run a training step
+        # about 30% faster (bench/ratios.py measures it); copies, `.to(device)` and loaded weights keep the layout.
+        self.to(memory_format=torch.channels_last)
         self.frozen: tuple[str, ...] = ()
 
     @property
