@@ -9,13 +9,13 @@ IP ?= 127.0.0.1
 LAB_STAMP := $(VENV)/.installed-lab
 STAMP := $(VENV)/.installed
 PIP := $(BIN)/python -m pip
-LINT_PATHS := course_utils tests bench notebooks
+LINT_PATHS := course_utils tests bench notebooks hub
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)  # containers and Binder often run as root
 # nbval's other options are in pyproject.toml. Printed outputs are compared on the platform that recorded them;
 # elsewhere every cell must run and every assert hold (COURSE_NBVAL=strict|lax|auto, default auto: see README).
 NBVAL := --nbval
 
-.PHONY: install install-lab browser slides-deps lab test test-unit test-notebooks test-seeds check-seeds bench pretrain pretrain-ssl lint execute student slides quizzes clean
+.PHONY: install install-lab browser slides-deps hub-deps hub hub-stop hub-collect test-hub lab test test-unit test-notebooks test-seeds check-seeds bench pretrain pretrain-ssl lint execute student slides quizzes clean
 
 # constraints.txt pins every package at the version that produced the notebooks' outputs.
 $(LAB_STAMP): requirements.txt constraints.txt pyproject.toml
@@ -53,10 +53,43 @@ slides-deps:  ## the JavaScript the slides load (reveal.js, MathJax, ...) into v
 	@if command -v npm >/dev/null 2>&1; then $(MAKE) -s --no-print-directory $(SLIDES_DEPS); \
 	else echo "No npm: the slides will load reveal.js and MathJax from the internet; install Node.js (npm) for offline slides."; fi
 
-test: install browser slides-deps  ## unit tests, the browser test, then every notebook through nbval, all with the network cut
+# The class's JupyterHub (see README's "Teaching a class"): its state (database, passwords, learners' homes) in HUB_DIR.
+HUB_DIR ?= hub/state
+NOTEBOOKS ?= student
+HUB_STAMP := $(VENV)/.installed-hub
+HUB_PROXY := hub/node_modules/.package-lock.json
+
+$(HUB_STAMP): $(LAB_STAMP) requirements-hub.txt constraints.txt
+	$(PIP) install -r requirements-hub.txt -c constraints.txt
+	touch $@
+
+$(HUB_PROXY): hub/package.json hub/package-lock.json
+	npm ci --prefix hub --ignore-scripts --no-audit --no-fund
+
+hub-deps: $(HUB_STAMP)  ## JupyterHub into .venv (requirements-hub.txt) and its proxy from npm into hub/node_modules
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) -s --no-print-directory $(HUB_PROXY); \
+	else echo "No npm: the hub cannot start (and its test is skipped); install Node.js 20 or newer, with npm."; fi
+
+hub: hub-deps  ## serve the course to a class with JupyterHub (IP=127.0.0.1 PORT=8888, NOTEBOOKS=student|full)
+	COURSE_HUB_DIR=$(HUB_DIR) COURSE_HUB_IP=$(IP) COURSE_HUB_PORT=$(PORT) COURSE_HUB_NOTEBOOKS=$(NOTEBOOKS) \
+	  $(BIN)/python hub/course_hub.py
+
+hub-stop:  ## end of the day, after Ctrl-C on the hub: stop every learner's server and the hub's proxy
+	COURSE_HUB_DIR=$(HUB_DIR) $(BIN)/python hub/course_hub.py stop
+
+hub-collect: install-lab  ## the class's progress files into HUB_DIR/collected, then one CSV of every attempt
+	$(BIN)/python -m course_utils.progress collect $(HUB_DIR)/homes $(HUB_DIR)/collected $(if $(FORCE),--force); \
+	  status=$$?; [ $$status -le 1 ] || exit $$status; set -- $(HUB_DIR)/collected/*.json; \
+	  if [ ! -e "$$1" ]; then echo "No learner has answered a quiz yet: no CSV written."; exit 0; fi; \
+	  $(BIN)/python -m course_utils.progress export $(HUB_DIR)/class-$$(date +%Y%m%d-%H%M%S).csv "$$@"
+
+test-hub: install browser hub-deps  ## the hub test alone: three learners in headless Chromium, a restart, the export
+	tests/offline.sh $(BIN)/python -m pytest tests/test_hub.py
+
+test: install browser slides-deps hub-deps  ## unit tests, the browser and hub tests, then every notebook through nbval, all with the network cut
 	tests/offline.sh $(BIN)/python -m pytest tests $(NBVAL) notebooks
 
-test-unit: install browser slides-deps  ## the unit tests and the browser test
+test-unit: install browser slides-deps hub-deps  ## the unit tests, the browser test and the hub test
 	tests/offline.sh $(BIN)/python -m pytest tests
 
 test-notebooks: install  ## every notebook through nbval (pytest's header says whether outputs are compared)

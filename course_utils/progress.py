@@ -9,7 +9,8 @@ notebook.
 
 ``python -m course_utils.progress show`` prints your progress;
 ``python -m course_utils.progress export OUT.csv [PROGRESS.json ...] [--force]`` merges learners' files into one
-CSV (see ``course_utils.progress_export``).
+CSV; ``... collect HOMES OUT_DIR`` gathers them from the learners' homes on the course's hub (see
+``course_utils.progress_export``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ if TYPE_CHECKING:
 APP_NAME = "transfer-learning-course"
 VERSION = 1
 NOTEBOOKS = tuple(f"{i:02d}" for i in range(1, 9))
-USAGE = "usage: python -m course_utils.progress show | export OUT.csv [PROGRESS.json ...] [--force]"
+USAGE = (
+    "usage: python -m course_utils.progress show | export OUT.csv [PROGRESS.json ...] [--force] "
+    "| collect HOMES OUT_DIR [--force]"
+)
 _FIELDS = {"learner": str, "notebook": str, "question_id": str, "correct": bool, "timestamp": str}
 _NOTEBOOK_ID = re.compile(r"[0-9]{2}")  # "01" ... "08"; used with fullmatch, so "01\n" does not pass
 _MAX_DEPTH = 100  # a response nested deeper than this is kept as text
@@ -73,8 +77,9 @@ def _short(value: object) -> str:
 
 
 def _learner() -> str:
+    """COURSE_LEARNER, else the JupyterHub user the server runs for (every learner is `jovyan` in a container)."""
     try:
-        return os.environ.get("COURSE_LEARNER") or getpass.getuser()
+        return os.environ.get("COURSE_LEARNER") or os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
     except (OSError, KeyError):
         return "unknown"
 
@@ -365,7 +370,7 @@ def export_csv(path: Path | str, progress_file: Path | str | None = None, force:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m course_utils.progress show`` or ``... export OUT.csv [PROGRESS.json ...] [--force]``."""
+    """``python -m course_utils.progress show``, ``... export OUT.csv [PROGRESS.json ...]`` or ``... collect``."""
     args = sys.argv[1:] if argv is None else argv
     if args == ["show"]:
         progress = load_progress()
@@ -376,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
         from course_utils import progress_export
 
         return progress_export.main(args[1:])
+    if args[:1] == ["collect"]:
+        from course_utils import progress_export
+
+        return progress_export.collect_main(args[1:])
     print(USAGE, file=sys.stderr)
     return 2
 

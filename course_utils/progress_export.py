@@ -9,6 +9,12 @@ was exported, 1 when some file was skipped (and said so), 2 when nothing was wri
 A spreadsheet runs a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return as a formula, and
 every cell comes from a learner's file, so such a cell gets a leading ``'`` (OWASP's rule against CSV injection):
 strip it before reading a negative number back.
+
+``python -m course_utils.progress collect HOMES OUT_DIR [--force]`` gathers the progress files of a class served by
+the course's JupyterHub (``make hub``): each learner's ``HOMES/<name>/.course/progress.json`` becomes
+``OUT_DIR/<name>.json``, ready for ``export``. A file is collected only if it is valid and every attempt in it is its
+own learner's; a collected copy is replaced only by a file that still holds every attempt it held (with ``--force``
+in any case). Exit status as for ``export``.
 """
 
 from __future__ import annotations
@@ -19,11 +25,20 @@ import json
 import sys
 from pathlib import Path
 
-from course_utils.progress import USAGE, ProgressFileError, progress_path, read_attempts, shown, unsaved_attempts
-from course_utils.safe_files import write_atomic
+from course_utils.progress import (
+    USAGE,
+    VERSION,
+    ProgressFileError,
+    progress_path,
+    read_attempts,
+    shown,
+    unsaved_attempts,
+)
+from course_utils.safe_files import write_atomic, write_json
 
 CSV_COLUMNS = ("learner", "notebook", "question_id", "correct", "response", "timestamp")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+HOME_PROGRESS = Path(".course") / "progress.json"  # a learner's progress file in their home on the course's hub
 
 
 class ExportError(ValueError):
@@ -179,3 +194,92 @@ def main(args: list[str]) -> int:
         return 2
     print(f"Wrote {_count(n, 'attempt')} from {n_read} of {_count(n_files, 'file')} to {shown(out)}.")
     return 0 if n_read == n_files else 1
+
+
+# --- Collecting a hub's progress files --------------------------------------------------------------------
+
+
+def _collect_one(home: Path, out_dir: Path, force: bool) -> str:
+    """Collect one learner's progress file; return what happened, in one line. Raise ExportError if refused."""
+    name, source = home.name, home / HOME_PROGRESS
+    if not source.exists() and not source.is_symlink():
+        return f"{shown(name)}: no answers yet"
+    try:
+        attempts = read_attempts(source)
+    except (OSError, ProgressFileError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else err
+        raise ExportError(
+            f"{shown(source)} cannot be read ({shown(reason)}); fix or remove it, then collect again."
+        ) from None
+    if others := sorted({a["learner"] for a in attempts} - {name}):
+        raise ExportError(
+            f"{shown(source)} holds attempts recorded for '{shown(others[0])}', not '{shown(name)}': a progress file "
+            "is collected only from its own learner's home. Check it with the learner."
+        )
+    target = out_dir / f"{name}.json"
+    before: list[dict] = []
+    if target.exists() or target.is_symlink():
+        try:
+            before = read_attempts(target)
+        except (OSError, ProgressFileError) as err:
+            if not force:
+                raise ExportError(
+                    f"the collected copy {shown(target)} cannot be read ({shown(err)}); move it away, or add --force "
+                    "to replace it."
+                ) from None
+        if before == attempts:
+            return f"{shown(name)}: {_count(len(attempts), 'attempt')}, unchanged"
+        if attempts[: len(before)] != before and not force:
+            raise ExportError(
+                f"{shown(source)} no longer holds every attempt of the copy collected before ({len(before)} there, "
+                f"{len(attempts)} now), so {shown(target)} was kept. Move that copy away, or add --force to replace it."
+            )
+    write_json(target, {"version": VERSION, "attempts": attempts})
+    earlier = f" ({len(before)} before)" if before else ""
+    return f"{shown(name)}: {_count(len(attempts), 'attempt')} collected{earlier}"
+
+
+def collect(homes: Path | str, out_dir: Path | str, force: bool = False) -> tuple[list[str], list[str]]:
+    """Copy each learner's progress file from `homes` (one folder per learner) into `out_dir` as ``<name>.json``.
+
+    Returns (one line per learner collected or without answers, one line per learner refused). Raises ExportError,
+    collecting nothing, if `homes` is not a folder or `out_dir` is inside it (where learners could change it).
+    """
+    homes, out_dir = Path(homes), Path(out_dir)
+    if not homes.is_dir():
+        raise ExportError(f"{shown(homes)} is not a folder of learners' homes; give the hub's homes folder.")
+    if out_dir.absolute().resolve().is_relative_to(homes.resolve()):
+        raise ExportError(
+            f"{shown(out_dir)} is inside the learners' homes, where they could change the collected files; "
+            "choose a folder outside it."
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done, refused = [], []
+    for home in sorted(homes.iterdir()):
+        if home.is_symlink() or not home.is_dir():
+            continue  # a learner's home is a folder; anything else was not made by the hub
+        try:
+            done.append(_collect_one(home, out_dir, force))
+        except ExportError as err:
+            refused.append(f"{shown(home.name)}: not collected: {err}")
+    return done, refused
+
+
+def collect_main(args: list[str]) -> int:
+    """The ``collect`` command (`args` after the word collect): 0 all collected, 1 some refused, 2 nothing done."""
+    force = "--force" in args
+    names = [a for a in args if a != "--force"]
+    if len(names) != 2 or any(a.startswith("--") for a in names):
+        print(USAGE, file=sys.stderr)
+        return 2
+    try:
+        done, refused = collect(Path(names[0]), Path(names[1]), force)
+    except (ExportError, OSError) as err:
+        print(err.strerror if isinstance(err, OSError) and err.strerror else err, file=sys.stderr)
+        return 2
+    for line in done:
+        print(line)
+    for line in refused:
+        print(line, file=sys.stderr)
+    print(f"Collected {_count(len(done), 'learner')} into {shown(names[1])}; {len(refused)} refused.")
+    return 1 if refused else 0
