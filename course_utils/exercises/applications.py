@@ -97,7 +97,7 @@ def check_grey_stem(fn: Callable[[nn.Conv2d], nn.Conv2d]) -> Verdict:
             "On a grey image the new layer should give exactly the original layer's output on the "
             "image copied three times. Sum the filters over the input channels (dim=1, keepdim).",
         )
-    return verdict(True, "Summed filters: the pre-trained first layer, exactly, for one-channel input.")
+    return verdict(True, "Summed filters: the pre-trained first layer, exactly, for one-channel input (un-normalised).")
 
 
 @checker("Return a pair (classes, probabilities): k class indices and their softmax probabilities.")
