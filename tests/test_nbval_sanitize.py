@@ -25,6 +25,10 @@ def sanitize(text: str) -> str:
         ("time: 1.85 s vs 0.06 s, cached is 30.8× faster", "time: <time> vs <time>, cached is <ratio>× faster"),
         ("at <0x7f3a2b1c4d50>", "at <<address>>"),
         ("training:  40%|████      | 32/80 [00:01<00:02, 20.1it/s]", "<progress bar>"),
+        (
+            "the cache took 8 s once, about 20 such steps; the runs above: 268 steps",
+            "the cache took <time> once, about <n> such steps; the runs above: 268 steps",
+        ),
     ],
 )
 def test_what_varies_is_hidden(raw, shown):
