@@ -41,11 +41,34 @@ def _conv_block(c_in: int, c_out: int, pool: nn.Module) -> nn.Sequential:
     )
 
 
-class GlyphNet(nn.Module):
+class _BlocksAndHead(nn.Module):
+    """What GlyphNet and GlyphResNet share: named blocks, `features(x)` from them, and a linear `head` on top.
+
+    Blocks named in `frozen` (see `freeze_up_to`) stay in eval mode when the model trains, so their BatchNorm
+    statistics stay put too.
+    """
+
+    head: nn.Linear
+    frozen: tuple[str, ...] = ()
+
+    @property
+    def feature_dim(self) -> int:
+        return self.head.in_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+    def train(self, mode: bool = True) -> _BlocksAndHead:
+        super().train(mode)
+        for name in self.frozen:
+            getattr(self, name).eval()
+        return self
+
+
+class GlyphNet(_BlocksAndHead):
     """Four convolutional blocks, global average pooling, and a linear `head`.
 
     28x28 -> block1 (14x14) -> block2 (7x7) -> block3 (3x3) -> block4 (pooled) -> head.
-    Frozen blocks (see `freeze_up_to`) stay in eval mode, so their BatchNorm statistics stay put too.
     """
 
     def __init__(self, num_classes: int, widths: tuple[int, ...] = WIDTHS, seed: int = 0):
@@ -58,27 +81,14 @@ class GlyphNet(nn.Module):
             self.block4 = _conv_block(c[3], c[4], nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()))
             self.head = nn.Linear(widths[-1], num_classes)
         # Convolution weights stored channels-last: on a CPU, PyTorch's oneDNN kernels then run a training step
-        # about 30% faster (bench/ratios.py measures it); copies, `.to(device)` and loaded weights keep the layout.
+        # about 1.4 times as fast (bench/ratios.py (d)); copies, `.to(device)` and loaded weights keep the layout.
         self.to(memory_format=torch.channels_last)
         self.frozen: tuple[str, ...] = ()
-
-    @property
-    def feature_dim(self) -> int:
-        return self.head.in_features
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The backbone's output: one `feature_dim` vector per image."""
         _check_input(x)
         return self.block4(self.block3(self.block2(self.block1(x))))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
-
-    def train(self, mode: bool = True) -> GlyphNet:
-        super().train(mode)
-        for name in self.frozen:
-            getattr(self, name).eval()
-        return self
 
 
 def _check_input(x: torch.Tensor) -> None:
@@ -201,7 +211,7 @@ def grey_stem(
     return new
 
 
-class GlyphResNet(nn.Module):
+class GlyphResNet(_BlocksAndHead):
     """torchvision's ResNet-18 for the course's 1-channel 28x28 images, in the course's named blocks.
 
     `forward` upsamples the images to `size` x `size` (bilinear), so the unchanged stem (stride 2 and a max-pool,
@@ -221,10 +231,6 @@ class GlyphResNet(nn.Module):
             self.head = nn.Linear(net.fc.in_features, num_classes).to(device_of(net))
         self.frozen: tuple[str, ...] = ()
 
-    @property
-    def feature_dim(self) -> int:
-        return self.head.in_features
-
     def stages(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The output of the stem and of each stage, for images already at the size they should be seen."""
         outs = [self.stem(x)]
@@ -237,15 +243,6 @@ class GlyphResNet(nn.Module):
         _check_input(x)
         x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
         return self.stages(x)[-1].mean((2, 3))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
-
-    def train(self, mode: bool = True) -> GlyphResNet:
-        super().train(mode)
-        for name in self.frozen:
-            getattr(self, name).eval()
-        return self
 
 
 def resnet18_for_glyphs(
