@@ -308,7 +308,8 @@ def self_train(
     """Self-training from `start`: each round pseudo-labels the target images (`select_pseudo_labels`, at most
     `per_round` x round number per class), trains on them with the source (`joint_train`) and re-estimates the
     target statistics (`adabn`); a round that selects nothing keeps the model. Returns one dict per round:
-    "indices", "labels" and the deployed "model".
+    "indices", "labels" and the deployed "model", which later rounds leave untouched: round r's model is what a
+    run of r rounds returns last.
 
     `pseudo_label_weight=0` is the control: the same rounds, steps, batches and per-domain BatchNorm, with the
     pseudo-label loss removed (source loss only), so that it measures what the extra training alone does."""
@@ -318,7 +319,7 @@ def self_train(
         idx, labels = select_pseudo_labels(probs, threshold, per_class=per_round * (r + 1))
         if len(idx):  # no image above the threshold: the round keeps the model as it is
             net = joint_train(
-                net,
+                copy.deepcopy(net),  # a copy: the model recorded for the previous round stays as it was
                 source,
                 (X_target[idx], labels),
                 steps=steps,

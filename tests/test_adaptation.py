@@ -144,6 +144,16 @@ def test_self_train_pseudo_labels_grow_round_by_round_and_stay_balanced():
     assert len(history[1]["indices"]) >= len(history[0]["indices"])
 
 
+def test_self_train_leaves_each_rounds_model_as_it_was_deployed():
+    source, X_target = _tiny_domains(64)
+    start = adaptation.small_cnn(seed=0).eval()
+    kwargs = dict(threshold=0.0, per_round=2, steps=2, seed=0, progress=False)
+    one, three = (adaptation.self_train(start, source, X_target, rounds=n, **kwargs) for n in (1, 3))
+    for a, b in zip(one[0]["model"].state_dict().values(), three[0]["model"].state_dict().values(), strict=True):
+        assert torch.equal(a, b), "a later round trained the model recorded for round 1"
+    assert not torch.equal(three[0]["model"].head.weight, three[2]["model"].head.weight)
+
+
 def test_scanned_digits_are_a_labelled_stand_in_target_drawn_like_the_handwritten_ones():
     X, y = adaptation.scanned_digits(40, seed=2)
     assert X.shape == (40, 1, adaptation.SIZE, adaptation.SIZE) and y.shape == (40,)
