@@ -1,6 +1,6 @@
 """Choose notebook 04's settings on validation, never on the handwritten test set; record the choice.
 
-    python bench/validate_adaptation.py            # writes data/validated/adaptation.json (about 25 minutes)
+    python bench/validate_adaptation.py            # writes data/validated/adaptation.json (about 9 minutes)
     python bench/validate_adaptation.py --quick    # a smoke run: tiny budgets, written nowhere
 
 In unsupervised domain adaptation the target has no labels, so no target label may choose a setting either.
@@ -44,6 +44,7 @@ from course_utils import adaptation, digits, training, validation  # noqa: E402
 WEIGHTS = [0.1, 0.3, 1.0]  # the adversary's weight
 STEPS = [400, 800]  # DANN's training budget, batch 64 per domain
 DISC_WIDTHS = [128, 512, 1024]  # hidden units per layer of the domain classifier
+GRID_WIDTH = 512  # the width the weight x steps grid runs with
 PLAIN_STEPS = [400, 800, 1600, 3200]  # source-only's and domain randomization's budgets, batch 64
 THRESHOLDS = [0.7, 0.8, 0.9, 0.95]  # pseudo-label confidence
 MAX_ROUNDS = 6  # self-training rounds, each one scored
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         bar.update()
         return training.evaluate(net, *held_out)
 
-    def dann(weight: float, steps: int, width: int = 512):
+    def dann(weight: float, steps: int, width: int = GRID_WIDTH):
         net = adaptation.small_cnn(seed=SEED)
         adaptation.train_dann(
             net,
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     grid = [(w, s) for s in STEPS for w in WEIGHTS]
     (weight, steps), dann_scores = validation.choose_setting(grid, lambda ws: scored(dann(*ws)))
     width, width_scores = validation.choose_setting(
-        DISC_WIDTHS, lambda w: dann_scores[weight, steps] if w == 512 else scored(dann(weight, steps, w))
+        DISC_WIDTHS, lambda w: dann_scores[weight, steps] if w == GRID_WIDTH else scored(dann(weight, steps, w))
     )
     control = dann(0.0, steps)  # the weight-0 control: per-domain BatchNorm, adversary weight 0, then AdaBN
     control_score = scored(control)
@@ -106,10 +107,12 @@ def main(argv: list[str] | None = None) -> int:
         return net
 
     randomized = adaptation.source_digits(n_source, adaptation.RANDOMIZED, seed=20_000 + SEED)
-    plain_steps, plain_scores = {}, {}
+    plain_steps, plain_scores, plain_nets = {}, {}, {}  # the nets are kept: fine-tuning starts from source-only's
     for name, data in [("source-only", source), ("domain randomization", randomized)]:
+        for n_steps in PLAIN_STEPS:
+            plain_nets[name, n_steps] = plain(data, n_steps)
         plain_steps[name], plain_scores[name] = validation.choose_setting(
-            PLAIN_STEPS, lambda s, data=data: scored(plain(data, s))
+            PLAIN_STEPS, lambda s, name=name: scored(plain_nets[name, s])
         )
 
     def self_training(threshold: float, per_round: int, round_steps: int) -> dict[int, float]:
@@ -140,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
     hand = digits.handwritten_digits("wild")
     X_hand, y_hand = adaptation.shrink(hand.X_train), hand.y_train  # training images only; never the test set
-    source_only = plain(source, plain_steps["source-only"])
+    source_only = plain_nets["source-only", plain_steps["source-only"]]
 
     def fine_tune_cv(rows, lr: float, n_steps: int) -> float:
         def score(train, val):
@@ -228,8 +231,8 @@ def main(argv: list[str] | None = None) -> int:
                 for (t, cap, n), by_round in runs.items()
             },
         },
-        "fine_tune_cv_accuracy": {
-            str(k): {f"lr {lr:g}, {n} steps": round(a, 4) for (lr, n), a in scores.items()}
+        "fine_tune_cv_accuracy": {  # labels per class -> steps -> rate -> mean accuracy
+            str(k): {str(n): {f"{lr:g}": round(scores[lr, n], 4) for lr in FINE_TUNE_LR} for n in FINE_TUNE_STEPS}
             for k, scores in fine_tune_scores.items()
         },
     }
